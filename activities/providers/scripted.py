@@ -1,0 +1,97 @@
+"""The offline ``scripted`` model: deterministic replies from the agent's script.
+
+No key, no network. Token usage is estimated (about four characters a token) so usage and cost
+accounting are exercised the same way as with a real provider.
+
+Configuration (read once when the worker starts, never from activity input):
+
+- ``SCRIPTED_MODEL_LATENCY_MS``: pretend each call takes this long (default 0).
+- ``SCRIPTED_MODEL_JOURNAL``: append one line per call attempt (its idempotency key) to this
+  file; crash tests count model calls with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+
+from temporalio.exceptions import ApplicationError
+
+from agents import AgentRegistry, ScriptView
+from contracts.messages import ToolCall, Usage
+from contracts.model import ModelRequest, ModelResponse
+
+CHARS_PER_TOKEN = 4
+
+
+def estimate_tokens(text: str) -> int:
+    return max(1, len(text) // CHARS_PER_TOKEN) if text else 0
+
+
+class ScriptedProvider:
+    name = "scripted"
+
+    def __init__(
+        self,
+        registry: AgentRegistry,
+        *,
+        latency_seconds: float = 0.0,
+        journal: Path | None = None,
+    ) -> None:
+        self._registry = registry
+        self._latency = latency_seconds
+        self._journal = journal
+
+    @classmethod
+    def from_env(cls, registry: AgentRegistry) -> ScriptedProvider:
+        journal = os.environ.get("SCRIPTED_MODEL_JOURNAL")
+        return cls(
+            registry,
+            latency_seconds=float(os.environ.get("SCRIPTED_MODEL_LATENCY_MS", "0")) / 1000,
+            journal=Path(journal) if journal else None,
+        )
+
+    async def complete(self, request: ModelRequest, model_name: str) -> ModelResponse:
+        if self._journal is not None:
+            with self._journal.open("a") as journal:
+                journal.write(request.idempotency_key + "\n")
+        if self._latency:
+            await asyncio.sleep(self._latency)
+        if request.agent not in self._registry:
+            raise ApplicationError(
+                f"unknown agent {request.agent!r}", type="UnknownAgent", non_retryable=True
+            )
+        agent = self._registry.get(request.agent)
+        if agent.script is None:
+            raise ApplicationError(
+                f"agent {agent.name!r} has no script for the offline scripted model",
+                type="NoScript",
+                non_retryable=True,
+            )
+        reply = agent.script(ScriptView(messages=request.messages))
+        calls = [
+            ToolCall(
+                id=f"call_{request.step}_{index}",
+                name=call.name,
+                arguments=call.arguments
+                if isinstance(call.arguments, str)
+                else json.dumps(dict(call.arguments)),
+            )
+            for index, call in enumerate(reply.calls)
+        ]
+        prompt_text = request.system + "".join(m.model_dump_json() for m in request.messages)
+        prompt_text += "".join(t.model_dump_json() for t in request.tools)
+        output_text = reply.text + "".join(c.name + c.arguments for c in calls)
+        return ModelResponse(
+            text=reply.text,
+            tool_calls=calls,
+            usage=Usage(
+                input_tokens=estimate_tokens(prompt_text),
+                output_tokens=estimate_tokens(output_text),
+            ),
+            cost_usd=0.0,
+            stop_reason="tool_use" if calls else "end_turn",
+            model="scripted",
+        )

@@ -1,0 +1,42 @@
+"""How users define an agent."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from agents.scripting import Script
+from tools import Tool
+
+
+@dataclass(frozen=True)
+class Agent:
+    """An agent: who it is, what it may use, and its limits.
+
+    Define one at module level in a module under ``agents/`` (or in a module named by
+    ``DURABLE_AGENTS_MODULES``) and the worker discovers it.
+    """
+
+    name: str
+    description: str
+    system_prompt: str
+    tools: Sequence[Tool] = ()
+    model: str | None = None
+    """Preferred ``provider:model-name``; used when that provider is configured on the worker."""
+    max_steps: int = 20
+    """Default upper bound on model calls per run; a run's input may lower or raise it."""
+    max_tokens: int = 4096
+    """Upper bound on tokens per model reply."""
+    script: Script | None = None
+    """Behaviour under the offline ``scripted`` model; required to run without an API key."""
+    order: int = 100
+    """Position in ``starter.py agents`` (lowest first)."""
+
+    def __post_init__(self) -> None:
+        names = [t.name for t in self.tools]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"agent {self.name!r} lists tools more than once: {duplicates!r}")
+
+    def tool(self, name: str) -> Tool | None:
+        return next((t for t in self.tools if t.name == name), None)

@@ -1,0 +1,95 @@
+"""Input, result and status of ``AgentWorkflow``: the contract users rely on.
+
+Fields are only ever added (with defaults), never renamed, so running workflows keep decoding.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from contracts.messages import Usage
+from contracts.tools import ToolSchema
+
+RunStatus = Literal["running", "completed", "max_steps", "cancelled", "failed"]
+Phase = Literal["starting", "calling_model", "running_tools", "finished"]
+
+
+class AgentInput(BaseModel):
+    """What a starter sends: ``{"agent": "finops", "task": "..."}`` is enough."""
+
+    agent: str = Field(min_length=1)
+    task: str = Field(min_length=1)
+    model: str | None = None
+    """``provider:model-name`` (``scripted``, ``anthropic:...``, ``openai:...``,
+    ``compatible:...``). Default: the agent's model if its provider is configured on the worker,
+    otherwise the offline ``scripted`` model."""
+    max_steps: int | None = Field(default=None, ge=1, le=100_000)
+    """Upper bound on model calls; default: the agent's own limit."""
+
+
+class ToolCallRecord(BaseModel):
+    """One executed (or refused) tool call, kept in the result."""
+
+    step: int
+    call_id: str
+    name: str
+    arguments: str
+    is_error: bool
+    idempotency_key: str | None = None
+    """``None`` when the call never reached a tool activity (for instance an unknown tool)."""
+
+
+class PendingApproval(BaseModel):
+    """A gated tool call waiting for a human decision."""
+
+    id: str
+    tool: str
+    arguments: dict[str, Any]
+    reason: str
+    requested_at: datetime
+    deadline: datetime | None = None
+
+
+class AgentSpec(BaseModel):
+    """An agent definition resolved by the worker, recorded in history at the start of a run."""
+
+    name: str
+    description: str
+    system_prompt: str
+    model: str
+    max_steps: int
+    tools: list[ToolSchema]
+
+
+class AgentResult(BaseModel):
+    status: RunStatus
+    output: str
+    """The final answer; on ``max_steps`` or ``cancelled`` the latest partial output."""
+    steps: int
+    """Model calls made."""
+    usage: Usage
+    cost_usd: float
+    agent: str
+    model: str
+    tool_calls: list[ToolCallRecord] = Field(default_factory=list)
+    error: str | None = None
+
+
+class AgentStatusView(BaseModel):
+    """Answer of the ``status`` query."""
+
+    status: RunStatus
+    phase: Phase
+    agent: str
+    model: str | None
+    steps: int
+    max_steps: int | None
+    output: str
+    usage: Usage
+    cost_usd: float
+    running_tools: list[str] = Field(default_factory=list)
+    pending_approvals: list[PendingApproval] = Field(default_factory=list)
+    tool_calls: list[ToolCallRecord] = Field(default_factory=list)

@@ -1,0 +1,35 @@
+"""Input and output of the ``call_model`` activity."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from contracts.messages import Message, ToolCall, Usage
+from contracts.tools import ToolSchema
+
+StopReason = Literal["end_turn", "tool_use", "max_tokens", "other"]
+
+
+class ModelRequest(BaseModel):
+    agent: str
+    model: str
+    """``provider:model-name``, for instance ``anthropic:claude-sonnet-4-5`` or ``scripted``."""
+    system: str
+    messages: list[Message]
+    tools: list[ToolSchema] = Field(default_factory=list)
+    max_tokens: int = 4096
+    idempotency_key: str
+    """Sent as the ``Idempotency-Key`` header; identical on every attempt of this call."""
+    step: int
+
+
+class ModelResponse(BaseModel):
+    text: str = ""
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+    cost_usd: float = 0.0
+    stop_reason: StopReason = "end_turn"
+    model: str
+    """The model that actually answered, as the provider reports it."""

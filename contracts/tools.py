@@ -1,0 +1,46 @@
+"""What the workflow knows about a tool: its schema, never its code."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+ToolEffect = Literal["read_only", "idempotent", "side_effect"]
+"""What running a tool does to the world.
+
+``read_only`` tools change nothing; ``idempotent`` tools may be repeated with the same result;
+``side_effect`` tools act on the world and must be guarded by their idempotency key.
+"""
+
+
+class ToolSchema(BaseModel):
+    """A tool as offered to the model."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    """JSON schema of the tool's arguments model."""
+    effect: ToolEffect = "read_only"
+
+
+class ToolRequest(BaseModel):
+    """Input of the ``run_tool`` activity."""
+
+    agent: str
+    call_id: str
+    name: str
+    arguments: str
+    """Raw JSON text from the model; validated by the activity."""
+    idempotency_key: str
+    """Stable across retries and worker crashes, unique across runs: see ``workflows.keys``."""
+    step: int
+
+
+class ToolOutcome(BaseModel):
+    """Output of the ``run_tool`` activity; errors are data the model sees, not exceptions."""
+
+    call_id: str
+    name: str
+    content: str
+    is_error: bool = False
