@@ -38,6 +38,8 @@ class ToolCallRecord(BaseModel):
     name: str
     arguments: str
     is_error: bool
+    result_preview: str = ""
+    """The first few hundred characters of what the tool returned (or the error)."""
     idempotency_key: str | None = None
     """``None`` when the call never reached a tool activity (for instance an unknown tool)."""
 
@@ -61,6 +63,7 @@ class AgentSpec(BaseModel):
     system_prompt: str
     model: str
     max_steps: int
+    max_tokens: int = 4096
     tools: list[ToolSchema]
 
 

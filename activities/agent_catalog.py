@@ -1,0 +1,117 @@
+"""The ``load_agent`` activity: resolve an agent definition into the spec a run uses.
+
+The workflow never imports agent code. It asks the worker once, at the start of a run, and the
+answer (system prompt, tool schemas, model, limits) is recorded in history, so editing an agent
+does not break the replay of runs already in flight, and an unknown agent fails the run with a
+clear error instead of a workflow task that retries forever.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pydantic import BaseModel
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.providers.base import split_model
+from agents import Agent, AgentRegistry
+from contracts.agent_io import AgentSpec
+
+PROVIDER_PREFERENCE = ("anthropic", "openai", "compatible")
+"""Order in which configured providers are chosen when neither run nor agent names a model."""
+
+DEFAULT_MODEL_NAMES = {
+    "anthropic": "claude-sonnet-4-5",
+    "openai": "gpt-4.1-mini",
+}
+
+
+class LoadAgentInput(BaseModel):
+    agent: str
+    model: str | None = None
+    max_steps: int | None = None
+
+
+def resolve_model(
+    agent: Agent, requested: str | None, configured: Iterable[str], compatible_model: str | None
+) -> str:
+    """Pick the ``provider:model`` a run uses.
+
+    An explicitly requested model must be served by a configured provider. Otherwise the agent's
+    own model is used when its provider is configured, then the first configured real provider,
+    and finally the offline ``scripted`` model.
+    """
+    available = set(configured)
+    if requested:
+        provider, _ = split_model(requested)
+        if provider not in available:
+            raise ApplicationError(
+                f"model {requested!r} needs provider {provider!r}, which is not configured on "
+                f"this worker (configured: {', '.join(sorted(available))}); set its API key "
+                "in the worker's environment",
+                type="ProviderNotConfigured",
+                non_retryable=True,
+            )
+        if provider == "scripted" and agent.script is None:
+            raise ApplicationError(
+                f"agent {agent.name!r} has no script for the offline scripted model",
+                type="NoScript",
+                non_retryable=True,
+            )
+        return requested
+    if agent.model and split_model(agent.model)[0] in available:
+        return agent.model
+    for provider in PROVIDER_PREFERENCE:
+        if provider not in available:
+            continue
+        if provider == "compatible":
+            if compatible_model:
+                return f"compatible:{compatible_model}"
+            continue
+        return f"{provider}:{DEFAULT_MODEL_NAMES[provider]}"
+    if agent.script is None:
+        raise ApplicationError(
+            f"agent {agent.name!r} has no script and no model provider is configured; set "
+            "ANTHROPIC_API_KEY, OPENAI_API_KEY or OPENAI_COMPATIBLE_BASE_URL on the worker",
+            type="NoModelAvailable",
+            non_retryable=True,
+        )
+    return "scripted"
+
+
+def build_spec(agent: Agent, model: str, max_steps: int | None) -> AgentSpec:
+    return AgentSpec(
+        name=agent.name,
+        description=agent.description,
+        system_prompt=agent.system_prompt,
+        model=model,
+        max_steps=max_steps or agent.max_steps,
+        max_tokens=agent.max_tokens,
+        tools=[t.schema() for t in agent.tools],
+    )
+
+
+class AgentCatalogActivities:
+    def __init__(
+        self,
+        registry: AgentRegistry,
+        configured_providers: Iterable[str],
+        compatible_model: str | None = None,
+    ) -> None:
+        self._registry = registry
+        self._providers = frozenset(configured_providers)
+        self._compatible_model = compatible_model
+
+    @activity.defn(name="load_agent")
+    async def load_agent(self, request: LoadAgentInput) -> AgentSpec:
+        if request.agent not in self._registry:
+            known = ", ".join(a.name for a in self._registry.all())
+            raise ApplicationError(
+                f"unknown agent {request.agent!r}; this worker serves: {known}",
+                type="UnknownAgent",
+                non_retryable=True,
+            )
+        agent = self._registry.get(request.agent)
+        model = resolve_model(agent, request.model, self._providers, self._compatible_model)
+        return build_spec(agent, model, request.max_steps)

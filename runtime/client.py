@@ -1,0 +1,46 @@
+"""One way to get a Temporal client, for the worker, the starter and the tests."""
+
+from __future__ import annotations
+
+import sys
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from runtime.devserver import DevServer
+from runtime.settings import EMBEDDED_UI_PORT, TemporalSettings
+
+SEARCH_ATTRIBUTES: dict[str, str] = {}
+"""Custom search attributes the embedded server registers at start."""
+
+
+def embedded_server(settings: TemporalSettings) -> DevServer:
+    host, _, port = settings.address.rpartition(":")
+    return DevServer(
+        state_dir=settings.state_dir,
+        host="127.0.0.1" if host in ("localhost", "") else host,
+        port=int(port),
+        ui_port=EMBEDDED_UI_PORT,
+        namespace=settings.namespace,
+        search_attributes=SEARCH_ATTRIBUTES,
+    )
+
+
+async def connect(settings: TemporalSettings | None = None, *, start_embedded: bool = True) -> Client:
+    """Connect with the pydantic data converter; in embedded mode start the dev server if needed."""
+    settings = settings or TemporalSettings.from_env()
+    if settings.embedded and start_embedded:
+        started = await embedded_server(settings).ensure_running()
+        if started:
+            print(
+                f"Started the embedded Temporal dev server at {settings.address} "
+                f"(Web UI {settings.ui_url}, data in {settings.state_dir}); "
+                "stop it with: python starter.py server stop",
+                file=sys.stderr,
+                flush=True,
+            )
+    return await Client.connect(
+        settings.address,
+        namespace=settings.namespace,
+        data_converter=pydantic_data_converter,
+    )

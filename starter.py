@@ -1,0 +1,305 @@
+"""The command line: start agents, follow them, read their status and results.
+
+    python starter.py run finops "Why did the cloud bill spike?"   start and follow to the result
+    python starter.py start finops "..."                            start, print the workflow id
+    python starter.py status WORKFLOW_ID                            the ``status`` query
+    python starter.py result WORKFLOW_ID                            wait for and print the result
+    python starter.py cancel WORKFLOW_ID                            request cancellation
+    python starter.py agents                                        the agents this project serves
+    python starter.py server start|stop|status                      the embedded dev server
+
+Every command takes ``--json`` for machine-readable output. With ``TEMPORAL_ADDRESS`` unset the
+embedded dev server is used (started if needed), and ``run`` runs a worker inside the command
+when no worker is polling the task queue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.service import RPCError
+
+from agents import UnknownAgentError, default_registry
+from contracts import AgentInput, AgentResult, AgentStatusView, ToolCallRecord
+from runtime.client import connect, embedded_server
+from runtime.settings import TemporalSettings
+
+FOLLOW_POLL_SECONDS = 0.3
+TERMINAL = ("completed", "max_steps", "cancelled", "failed")
+
+
+class CliError(Exception):
+    """A problem the user can fix; printed without a traceback, exit code 2."""
+
+
+def emit(as_json: bool, data: Any, text: str) -> None:
+    print(json.dumps(data, indent=2, default=str) if as_json else text, flush=True)
+
+
+async def has_pollers(client: Client, task_queue: str) -> bool:
+    response = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=task_queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        )
+    )
+    return len(response.pollers) > 0
+
+
+@contextlib.asynccontextmanager
+async def worker_if_needed(
+    client: Client, settings: TemporalSettings, quiet: bool
+) -> AsyncIterator[None]:
+    """In embedded mode, run a worker inside this command when none is polling."""
+    if not settings.embedded or await has_pollers(client, settings.task_queue):
+        yield
+        return
+    from worker import build_worker  # imported here: only `run` in embedded mode needs it
+
+    if not quiet:
+        print(
+            f"No worker is polling task queue {settings.task_queue!r}; running one inside this "
+            "command (start `python worker.py` to keep one running).",
+            file=sys.stderr,
+        )
+    async with build_worker(client, settings.task_queue):
+        yield
+
+
+def check_agent(name: str) -> None:
+    try:
+        default_registry().get(name)
+    except UnknownAgentError as err:
+        raise CliError(str(err)) from None
+
+
+def describe_call(call: ToolCallRecord) -> str:
+    mark = "error" if call.is_error else "ok"
+    preview = call.result_preview.replace("\n", " ")
+    if len(preview) > 160:
+        preview = preview[:157] + "..."
+    return f"    -> {call.name}({call.arguments})\n       [{mark}] {preview}"
+
+
+async def follow(handle: WorkflowHandle[Any, Any], quiet: bool) -> None:
+    """Print each step as it happens, by polling the ``status`` query."""
+    seen_calls = 0
+    seen_step = 0
+    seen_output = ""
+    while True:
+        try:
+            view = await handle.query("status", result_type=AgentStatusView)
+        except RPCError:
+            view = None  # the first workflow task has not run yet
+        if view is not None and not quiet:
+            if view.steps != seen_step:
+                seen_step = view.steps
+                print(f"step {view.steps}/{view.max_steps} ({view.phase.replace('_', ' ')})")
+            if view.output and view.output != seen_output:
+                seen_output = view.output
+                print("  model: " + view.output.strip().replace("\n", "\n         "))
+            finished = [c for c in view.tool_calls if c.result_preview]
+            for call in finished[seen_calls:]:
+                print(describe_call(call))
+            seen_calls = len(finished)
+        if view is not None and view.status in TERMINAL:
+            return
+        description = await handle.describe()
+        if description.status is not None and description.status.name != "RUNNING":
+            return
+        await asyncio.sleep(FOLLOW_POLL_SECONDS)
+
+
+async def wait_result(handle: WorkflowHandle[Any, Any]) -> tuple[AgentResult | None, str | None]:
+    try:
+        return await handle.result(), None
+    except WorkflowFailureError as err:
+        cause = err.cause
+        message = str(cause.message if hasattr(cause, "message") else cause)
+        return None, message
+
+
+def result_text(result: AgentResult, url: str | None) -> str:
+    lines = [
+        "",
+        f"status:  {result.status}",
+        f"steps:   {result.steps}",
+        f"tokens:  {result.usage.input_tokens} in / {result.usage.output_tokens} out",
+        f"cost:    ${result.cost_usd:.4f} ({result.model})",
+        "",
+        result.output,
+    ]
+    if url:
+        lines += ["", f"Web UI: {url}"]
+    return "\n".join(lines)
+
+
+async def cmd_run(args: argparse.Namespace, settings: TemporalSettings) -> int:
+    check_agent(args.agent)
+    client = await connect(settings)
+    workflow_id = args.id or f"{args.agent}-{uuid.uuid4().hex[:8]}"
+    agent_input = AgentInput(
+        agent=args.agent, task=args.task, model=args.model, max_steps=args.max_steps
+    )
+    async with worker_if_needed(client, settings, args.json):
+        handle = await client.start_workflow(
+            "AgentWorkflow", agent_input, id=workflow_id, task_queue=settings.task_queue,
+            result_type=AgentResult,
+        )  # fmt: skip
+        url = settings.workflow_url(workflow_id, handle.result_run_id)
+        if not args.json:
+            print(f"Started {workflow_id} ({args.agent}); follow it in the Web UI: {url}")
+        if not args.start_only:
+            await follow(handle, quiet=args.json)
+            result, error = await wait_result(handle)
+        else:
+            result, error = None, None
+    data = {"workflow_id": workflow_id, "run_id": handle.result_run_id, "web_ui": url}
+    if args.start_only:
+        emit(args.json, data, workflow_id)
+        return 0
+    if result is None:
+        emit(args.json, {**data, "status": "failed", "error": error}, f"\nfailed: {error}\n{url}")
+        return 1
+    emit(args.json, {**data, **result.model_dump(mode="json")}, result_text(result, url))
+    return 0
+
+
+async def cmd_status(args: argparse.Namespace, settings: TemporalSettings) -> int:
+    client = await connect(settings)
+    view = await client.get_workflow_handle(args.workflow_id).query(
+        "status", result_type=AgentStatusView
+    )
+    text = (
+        f"{args.workflow_id}: {view.status} ({view.phase.replace('_', ' ')}), "
+        f"step {view.steps}/{view.max_steps}, ${view.cost_usd:.4f}, "
+        f"{len(view.pending_approvals)} pending approvals"
+    )
+    emit(args.json, view.model_dump(mode="json"), text)
+    return 0
+
+
+async def cmd_result(args: argparse.Namespace, settings: TemporalSettings) -> int:
+    client = await connect(settings)
+    handle = client.get_workflow_handle(args.workflow_id, result_type=AgentResult)
+    result, error = await wait_result(handle)
+    url = settings.workflow_url(args.workflow_id)
+    if result is None:
+        emit(args.json, {"status": "failed", "error": error}, f"failed: {error}")
+        return 1
+    emit(args.json, result.model_dump(mode="json"), result_text(result, url))
+    return 0
+
+
+async def cmd_cancel(args: argparse.Namespace, settings: TemporalSettings) -> int:
+    client = await connect(settings)
+    await client.get_workflow_handle(args.workflow_id).cancel()
+    emit(args.json, {"workflow_id": args.workflow_id, "cancel_requested": True},
+         f"cancellation requested for {args.workflow_id}")  # fmt: skip
+    return 0
+
+
+async def cmd_agents(args: argparse.Namespace, settings: TemporalSettings) -> int:
+    agents = default_registry().all()
+    data = [
+        {
+            "name": a.name,
+            "description": a.description,
+            "model": a.model,
+            "max_steps": a.max_steps,
+            "offline": a.script is not None,
+            "tools": [{"name": t.name, "effect": t.effect} for t in a.tools],
+        }
+        for a in agents
+    ]
+    text = "\n".join(
+        f"{a.name:<12} {a.description}\n{'':<12} tools: {', '.join(t.name for t in a.tools)}"
+        for a in agents
+    )
+    emit(args.json, data, text)
+    return 0
+
+
+async def cmd_server(args: argparse.Namespace, settings: TemporalSettings) -> int:
+    if not settings.embedded:
+        raise CliError(f"TEMPORAL_ADDRESS is set ({settings.address}): no embedded server to manage")
+    server = embedded_server(settings)
+    if args.action == "start":
+        started = await server.ensure_running()
+        state = "started" if started else "already running"
+    elif args.action == "stop":
+        state = "stopped" if server.stop() else "not running (or not started by this project)"
+    else:
+        from runtime.devserver import port_open
+
+        state = "running" if port_open(server.host, server.port) else "not running"
+    data = {"state": state, "address": server.address, "web_ui": settings.ui_url,
+            "db": str(server.db_file), "log": str(server.log_file)}  # fmt: skip
+    emit(args.json, data, f"Temporal dev server {state}: {server.address}, Web UI {settings.ui_url}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="starter.py", description=__doc__.split("\n\n")[0])
+    sub = top.add_subparsers(dest="command", required=True)
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help)
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+        return p
+
+    for name, start_only in (("run", False), ("start", True)):
+        p = command(name, "start an agent" + ("" if start_only else " and follow it to the end"))
+        p.add_argument("agent")
+        p.add_argument("task")
+        p.add_argument("--model", help="provider:model, e.g. scripted or anthropic:claude-sonnet-4-5")
+        p.add_argument("--max-steps", type=int)
+        p.add_argument("--id", help="workflow id (default: AGENT-<random>)")
+        p.set_defaults(handler=cmd_run, start_only=start_only)
+    for name, handler, help in (
+        ("status", cmd_status, "query a run's status"),
+        ("result", cmd_result, "wait for a run's result"),
+        ("cancel", cmd_cancel, "cancel a run (it ends with status 'cancelled')"),
+    ):
+        p = command(name, help)
+        p.add_argument("workflow_id")
+        p.set_defaults(handler=handler)
+    command("agents", "list the agents").set_defaults(handler=cmd_agents)
+    p = command("server", "manage the embedded Temporal dev server")
+    p.add_argument("action", choices=["start", "stop", "status"])
+    p.set_defaults(handler=cmd_server)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if getattr(args, "max_steps", None) is not None and args.max_steps < 1:
+        print("error: --max-steps must be at least 1", file=sys.stderr)
+        return 2
+    settings = TemporalSettings.from_env()
+    try:
+        return asyncio.run(args.handler(args, settings))
+    except CliError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except RPCError as err:
+        print(f"error: Temporal refused the request: {err.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

