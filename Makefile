@@ -1,0 +1,48 @@
+# One task runner. `make demo` runs the flagship agent; `make test` runs every test.
+# Both install what they need first (uv, then the locked dependencies into .venv).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TASK ?= Our cloud bill spiked this week. Find out why, tell the owner, and stop anything idle that is burning money.
+
+.PHONY: install demo worker test test-fast lint format typecheck bench clean server-stop
+
+$(BIN)/python: pyproject.toml uv.lock
+	$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	$(PYTHON) -m uv sync --frozen --python $(PYTHON)
+	@touch $@
+
+install: $(BIN)/python
+
+demo: install
+	$(BIN)/python starter.py run finops "$(TASK)"
+
+worker: install
+	$(BIN)/python worker.py
+
+test: install
+	$(BIN)/pytest
+
+test-fast: install
+	$(BIN)/pytest -m "not slow"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: install
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python -m bench.step_overhead
+
+server-stop: install
+	$(BIN)/python starter.py server stop
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,125 @@
+"""Provider SDK errors mapped onto Temporal retry semantics, in one place.
+
+The SDKs' own retries are off, so this mapping decides what Temporal retries::
+
+    SDK error (anthropic or openai)      ApplicationError type       retried   next_retry_delay
+    -----------------------------------  --------------------------  --------  ----------------
+    APITimeoutError                      ProviderTimeout             yes
+    APIConnectionError                   ProviderConnectionError     yes
+    APIStatusError 408                   ProviderTimeout             yes       Retry-After
+    APIStatusError 409                   ProviderConflict            yes       Retry-After
+    APIStatusError 429                   ProviderRateLimited         yes       Retry-After
+    APIStatusError >= 500                ProviderServerError         yes       Retry-After
+    APIStatusError 401, 403              ProviderAuthError           no
+    APIStatusError other 4xx             ProviderBadRequest          no
+    anything else                        ProviderError               yes
+
+``Retry-After`` means the response's ``retry-after-ms`` header, else ``Retry-After`` in seconds
+or as an HTTP date; without one Temporal's retry policy picks the delay. Non-retryable errors
+carry the provider's own message so the workflow failure says what was wrong with the request.
+"""
+
+from __future__ import annotations
+
+import email.utils
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+
+import anthropic
+import openai
+from temporalio.exceptions import ApplicationError
+
+_STATUS_ERRORS = (anthropic.APIStatusError, openai.APIStatusError)
+_TIMEOUT_ERRORS = (anthropic.APITimeoutError, openai.APITimeoutError)
+_CONNECTION_ERRORS = (anthropic.APIConnectionError, openai.APIConnectionError)
+
+_RETRYABLE_STATUS_TYPES = {
+    408: "ProviderTimeout",
+    409: "ProviderConflict",
+    429: "ProviderRateLimited",
+}
+
+
+def to_activity_error(err: BaseException) -> BaseException:
+    """Map a provider SDK exception to an ``ApplicationError`` Temporal knows how to retry."""
+    if isinstance(err, ApplicationError):
+        return err
+    if isinstance(err, _STATUS_ERRORS):
+        return _from_status(err)
+    provider = _provider_of(err)
+    if isinstance(err, _TIMEOUT_ERRORS):
+        return ApplicationError(
+            f"{provider} request timed out: {err.message}", type="ProviderTimeout"
+        )
+    if isinstance(err, _CONNECTION_ERRORS):
+        cause = f" ({err.__cause__!r})" if err.__cause__ is not None else ""
+        return ApplicationError(
+            f"{provider} connection failed: {err.message}{cause}", type="ProviderConnectionError"
+        )
+    # Unknown failures may be transient; the retry policy's attempt limit bounds the cost.
+    return ApplicationError(f"{provider} call failed: {err!r}", type="ProviderError")
+
+
+def _from_status(err: anthropic.APIStatusError | openai.APIStatusError) -> ApplicationError:
+    status = err.status_code
+    message = f"{_provider_of(err)} returned {status}: {_provider_message(err)}"
+    if status in _RETRYABLE_STATUS_TYPES or status >= 500:
+        return ApplicationError(
+            message,
+            type=_RETRYABLE_STATUS_TYPES.get(status, "ProviderServerError"),
+            next_retry_delay=retry_after(err.response.headers),
+        )
+    kind = "ProviderAuthError" if status in (401, 403) else "ProviderBadRequest"
+    return ApplicationError(message, type=kind, non_retryable=True)
+
+
+def retry_after(headers: Mapping[str, str], now: datetime | None = None) -> timedelta | None:
+    """The delay a response asks for, from ``retry-after-ms`` or ``Retry-After``.
+
+    Args:
+        headers: Response headers: the SDK's case-insensitive headers, or a plain mapping with
+            lower-case names.
+        now: Reference time for an HTTP-date ``Retry-After``; the current time by default.
+    """
+    millis = headers.get("retry-after-ms")
+    if millis is not None:
+        try:
+            return _non_negative(timedelta(milliseconds=float(millis)))
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return _non_negative(timedelta(seconds=float(value)))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return _non_negative(when - (now or datetime.now(UTC)))
+
+
+def _non_negative(delay: timedelta) -> timedelta:
+    return max(delay, timedelta(0))
+
+
+def _provider_of(err: BaseException) -> str:
+    module = type(err).__module__.partition(".")[0]
+    return module if module in ("anthropic", "openai") else "provider"
+
+
+def _provider_message(err: anthropic.APIStatusError | openai.APIStatusError) -> str:
+    # The SDKs' own messages embed the whole body ("Error code: 400 - {...}"); prefer the
+    # provider's human-readable text. Anthropic keeps the full body, OpenAI only its "error".
+    body = err.body
+    if isinstance(body, Mapping):
+        error = body.get("error", body)
+        if isinstance(error, Mapping) and isinstance(error.get("message"), str):
+            return str(error["message"])
+    if isinstance(body, str) and body:
+        return body
+    return err.message

@@ -1,0 +1,549 @@
+"""A loopback stand-in for the Anthropic Messages and OpenAI Chat Completions APIs.
+
+Provider adapters are tested with the real ``anthropic`` and ``openai`` SDKs pointed at this
+server, so the bytes on the wire are exactly what the SDKs send and parse. It is driven by a
+queue of scripted outcomes and records every request it receives::
+
+    with FakeLLMServer() as server:
+        server.enqueue(HttpError.rate_limited(retry_after="1"), Reply(text="hi"))
+        client = anthropic.AsyncAnthropic(api_key="k", base_url=server.base_url, max_retries=0)
+        ...
+        assert len(server.requests) == 2
+
+Outcomes:
+
+- ``Reply``: a normal reply (text and/or tool calls, usage), rendered in the wire format of the
+  endpoint that was called, streamed as server-sent events when the request has ``"stream": true``.
+- ``HttpError``: a status with a provider-style error body and optional headers.
+- ``Delay``: wait, then play another outcome; longer than the client's timeout it causes one.
+- ``DropConnection``: close the socket without sending a response.
+
+Standard library only: a ``ThreadingHTTPServer`` on an ephemeral port in a background thread.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Literal
+
+Api = Literal["anthropic", "openai"]
+ANTHROPIC_PATH = "/v1/messages"
+OPENAI_PATH = "/v1/chat/completions"
+_ROUTES: dict[str, Api] = {ANTHROPIC_PATH: "anthropic", OPENAI_PATH: "openai"}
+
+
+@dataclass(frozen=True)
+class FakeToolCall:
+    """A tool call in a scripted reply."""
+
+    name: str
+    arguments: Mapping[str, Any] | str = field(default_factory=dict)
+    """A mapping, or raw text: OpenAI sends it verbatim (malformed JSON included); Anthropic
+    needs an object, so text that is not a JSON object becomes ``{}`` there."""
+    id: str | None = None
+    """Generated in the provider's style (``toolu_...`` / ``call_...``) when not given."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A successful completion."""
+
+    text: str = "Hello from the fake model."
+    tool_calls: tuple[FakeToolCall, ...] = ()
+    input_tokens: int = 25
+    """Uncached input tokens (Anthropic's meaning); OpenAI's ``prompt_tokens`` adds cache reads."""
+    output_tokens: int = 10
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    stop_reason: str | None = None
+    """Sent verbatim; by default ``tool_use``/``tool_calls`` with tool calls, else
+    ``end_turn``/``stop``."""
+    model: str | None = None
+    """By default the model the request asked for."""
+
+
+@dataclass(frozen=True)
+class HttpError:
+    """An error response; the body is provider-shaped unless ``body`` is given."""
+
+    status: int
+    message: str = "fake error"
+    error_type: str | None = None
+    """Provider error type; derived from the status when not given."""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: Mapping[str, Any] | str | None = None
+
+    @classmethod
+    def rate_limited(cls, retry_after: str | None = None, **headers: str) -> HttpError:
+        all_headers = dict(headers)
+        if retry_after is not None:
+            all_headers["retry-after"] = retry_after
+        return cls(429, "Number of requests has exceeded your rate limit.", headers=all_headers)
+
+    @classmethod
+    def server_error(cls, status: int = 500) -> HttpError:
+        return cls(status, "Internal server error")
+
+    @classmethod
+    def bad_request(cls, message: str) -> HttpError:
+        return cls(400, message)
+
+
+@dataclass(frozen=True)
+class Delay:
+    """Wait ``seconds`` before playing ``then`` (the default reply when ``None``)."""
+
+    seconds: float
+    then: Outcome | None = None
+
+
+@dataclass(frozen=True)
+class DropConnection:
+    """Close the connection without sending anything back."""
+
+
+Outcome = Reply | HttpError | Delay | DropConnection
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    path: str
+    headers: Mapping[str, str]
+    """Header names lower-cased."""
+    body: Any
+    """The parsed JSON body (``None`` when it was not JSON)."""
+    received_at: float
+    """``time.monotonic()`` when the request had been read."""
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+class FakeLLMServer:
+    """Scripted HTTP server for both provider APIs; see the module docstring."""
+
+    def __init__(self, default: Outcome | None = None, host: str = "127.0.0.1") -> None:
+        self.default: Outcome = default or Reply()
+        """Played when the queue is empty."""
+        self._host = host
+        self._queue: deque[Outcome] = deque()
+        self._requests: list[RecordedRequest] = []
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> FakeLLMServer:
+        if self._httpd is not None:
+            return self
+        self._stopping.clear()
+        httpd = ThreadingHTTPServer((self._host, 0), _make_handler(self))
+        httpd.daemon_threads = True
+        self._httpd = httpd
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is None:
+            return
+        self._stopping.set()  # wakes handlers sleeping in a Delay
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._httpd = None
+        self._thread = None
+
+    def __enter__(self) -> FakeLLMServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        """Root URL, the ``base_url`` for the Anthropic SDK: ``http://127.0.0.1:<port>``."""
+        if self._httpd is None:
+            raise RuntimeError("FakeLLMServer is not started")
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def openai_base_url(self) -> str:
+        """``base_url`` for the OpenAI SDK, whose paths are relative to ``/v1``."""
+        return self.base_url + "/v1"
+
+    # -- scripting and inspection ----------------------------------------------------------
+
+    def enqueue(self, *outcomes: Outcome) -> None:
+        """Queue outcomes; each request consumes one, in order."""
+        with self._lock:
+            self._queue.extend(outcomes)
+
+    @property
+    def pending(self) -> int:
+        """Outcomes queued but not yet played."""
+        with self._lock:
+            return len(self._queue)
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received so far, in arrival order (a copy)."""
+        with self._lock:
+            return list(self._requests)
+
+    def reset(self) -> None:
+        """Forget queued outcomes and recorded requests."""
+        with self._lock:
+            self._queue.clear()
+            self._requests.clear()
+
+    def _record(self, request: RecordedRequest, *, play: bool) -> Outcome | None:
+        """Record ``request``; when ``play``, also take the outcome to answer it with."""
+        with self._lock:
+            self._requests.append(request)
+            if not play:
+                return None
+            return self._queue.popleft() if self._queue else self.default
+
+
+# -- HTTP handling ---------------------------------------------------------------------------
+
+
+def _make_handler(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(_Handler):
+        fake = server
+
+    return Handler
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeLLMServer
+    protocol_version = "HTTP/1.1"  # keep-alive, as the SDKs' connection pools expect
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # keep pytest output clean
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body: Any = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        path = self.path.split("?", 1)[0]
+        request = RecordedRequest(
+            path=path,
+            headers={name.lower(): value for name, value in self.headers.items()},
+            body=body,
+            received_at=time.monotonic(),
+        )
+        api = _ROUTES.get(path)
+        outcome = self.fake._record(request, play=api is not None)
+        if api is None or outcome is None:
+            self._send_json(404, {"error": {"message": f"no route for {path}"}})
+            return
+        self._play(outcome, api, body if isinstance(body, dict) else {})
+
+    def _play(self, outcome: Outcome, api: Api, body: dict[str, Any]) -> None:
+        try:
+            if isinstance(outcome, Delay):
+                if self.fake._stopping.wait(outcome.seconds):
+                    return
+                self._play(outcome.then or self.fake.default, api, body)
+            elif isinstance(outcome, DropConnection):
+                self._drop()
+            elif isinstance(outcome, HttpError):
+                self._send_error(outcome, api)
+            elif body.get("stream"):
+                self._send_stream(_stream_events(outcome, api, body))
+            else:
+                self._send_json(200, _render_reply(outcome, api, body))
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (timeout) before we answered
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _send_json(
+        self, status: int, payload: Any, headers: Mapping[str, str] | None = None
+    ) -> None:
+        data = (payload if isinstance(payload, str) else json.dumps(payload)).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.send_header("request-id", f"req_{uuid.uuid4().hex[:24]}")
+        self.send_header("x-request-id", f"req_{uuid.uuid4().hex}")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+        self.wfile.flush()
+
+    def _send_error(self, error: HttpError, api: Api) -> None:
+        payload: Any = error.body if error.body is not None else _error_body(error, api)
+        self._send_json(error.status, payload, error.headers)
+
+    def _send_stream(self, events: Iterator[tuple[str | None, Any]]) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream; charset=utf-8")
+        self.send_header("cache-control", "no-cache")
+        # No content-length: the body ends when the connection closes.
+        self.send_header("connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        for event, data in events:
+            chunk = f"event: {event}\n" if event else ""
+            chunk += "data: " + (data if isinstance(data, str) else json.dumps(data)) + "\n\n"
+            self.wfile.write(chunk.encode())
+            self.wfile.flush()
+
+
+# -- wire formats ----------------------------------------------------------------------------
+
+_ERROR_TYPES: dict[Api, dict[int, str]] = {
+    "anthropic": {
+        400: "invalid_request_error",
+        401: "authentication_error",
+        403: "permission_error",
+        404: "not_found_error",
+        413: "request_too_large",
+        429: "rate_limit_error",
+        500: "api_error",
+        529: "overloaded_error",
+    },
+    "openai": {
+        400: "invalid_request_error",
+        401: "invalid_request_error",
+        403: "invalid_request_error",
+        404: "invalid_request_error",
+        429: "rate_limit_exceeded",
+        500: "server_error",
+    },
+}
+
+
+def _error_body(error: HttpError, api: Api) -> dict[str, Any]:
+    kind = error.error_type or _ERROR_TYPES[api].get(error.status, "api_error")
+    if api == "anthropic":
+        return {"type": "error", "error": {"type": kind, "message": error.message}}
+    return {"error": {"message": error.message, "type": kind, "param": None, "code": None}}
+
+
+def _anthropic_input(arguments: Mapping[str, Any] | str) -> dict[str, Any]:
+    if not isinstance(arguments, str):
+        return dict(arguments)
+    try:
+        parsed = json.loads(arguments)
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _openai_arguments(arguments: Mapping[str, Any] | str) -> str:
+    return arguments if isinstance(arguments, str) else json.dumps(dict(arguments))
+
+
+def _call_id(call: FakeToolCall, api: Api) -> str:
+    if call.id:
+        return call.id
+    if api == "anthropic":
+        return f"toolu_01{uuid.uuid4().hex[:22]}"
+    return f"call_{uuid.uuid4().hex[:24]}"
+
+
+def _model(reply: Reply, body: dict[str, Any]) -> str:
+    return reply.model or str(body.get("model") or "fake-model")
+
+
+def _anthropic_stop_reason(reply: Reply) -> str:
+    return reply.stop_reason or ("tool_use" if reply.tool_calls else "end_turn")
+
+
+def _openai_finish_reason(reply: Reply) -> str:
+    return reply.stop_reason or ("tool_calls" if reply.tool_calls else "stop")
+
+
+def _anthropic_usage(reply: Reply, output_tokens: int) -> dict[str, Any]:
+    return {
+        "input_tokens": reply.input_tokens,
+        "cache_creation_input_tokens": reply.cache_write_tokens,
+        "cache_read_input_tokens": reply.cache_read_tokens,
+        "cache_creation": {
+            "ephemeral_5m_input_tokens": reply.cache_write_tokens,
+            "ephemeral_1h_input_tokens": 0,
+        },
+        "output_tokens": output_tokens,
+        "service_tier": "standard",
+    }
+
+
+def _openai_usage(reply: Reply) -> dict[str, Any]:
+    prompt_tokens = reply.input_tokens + reply.cache_read_tokens
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": reply.output_tokens,
+        "total_tokens": prompt_tokens + reply.output_tokens,
+        "prompt_tokens_details": {"cached_tokens": reply.cache_read_tokens, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": 0,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
+    }
+
+
+def _anthropic_blocks(reply: Reply) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    if reply.text:
+        blocks.append({"type": "text", "text": reply.text})
+    for call in reply.tool_calls:
+        blocks.append(
+            {
+                "type": "tool_use",
+                "id": _call_id(call, "anthropic"),
+                "name": call.name,
+                "input": _anthropic_input(call.arguments),
+            }
+        )
+    return blocks
+
+
+def _openai_tool_calls(reply: Reply) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": _call_id(call, "openai"),
+            "type": "function",
+            "function": {"name": call.name, "arguments": _openai_arguments(call.arguments)},
+        }
+        for call in reply.tool_calls
+    ]
+
+
+def _render_reply(reply: Reply, api: Api, body: dict[str, Any]) -> dict[str, Any]:
+    if api == "anthropic":
+        return {
+            "id": f"msg_01{uuid.uuid4().hex[:22]}",
+            "type": "message",
+            "role": "assistant",
+            "model": _model(reply, body),
+            "content": _anthropic_blocks(reply),
+            "stop_reason": _anthropic_stop_reason(reply),
+            "stop_sequence": None,
+            "usage": _anthropic_usage(reply, reply.output_tokens),
+        }
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": reply.text or None,
+        "refusal": None,
+        "annotations": [],
+    }
+    if reply.tool_calls:
+        message["tool_calls"] = _openai_tool_calls(reply)
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex[:29]}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": _model(reply, body),
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "logprobs": None,
+                "finish_reason": _openai_finish_reason(reply),
+            }
+        ],
+        "usage": _openai_usage(reply),
+        "service_tier": "default",
+        "system_fingerprint": "fp_fake",
+    }
+
+
+def _stream_events(
+    reply: Reply, api: Api, body: dict[str, Any]
+) -> Iterator[tuple[str | None, Any]]:
+    if api == "anthropic":
+        return _anthropic_stream(reply, body)
+    return _openai_stream(reply, body)
+
+
+def _anthropic_stream(reply: Reply, body: dict[str, Any]) -> Iterator[tuple[str | None, Any]]:
+    message = _render_reply(reply, "anthropic", body)
+    start = {**message, "content": [], "stop_reason": None, "usage": _anthropic_usage(reply, 1)}
+    yield "message_start", {"type": "message_start", "message": start}
+    yield "ping", {"type": "ping"}
+    for index, block in enumerate(message["content"]):
+        if block["type"] == "text":
+            empty: dict[str, Any] = {"type": "text", "text": ""}
+            delta = {"type": "text_delta", "text": block["text"]}
+        else:
+            empty = {**block, "input": {}}
+            delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
+        yield (
+            "content_block_start",
+            {
+                "type": "content_block_start",
+                "index": index,
+                "content_block": empty,
+            },
+        )
+        yield "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
+        yield "content_block_stop", {"type": "content_block_stop", "index": index}
+    yield (
+        "message_delta",
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+            "usage": {"output_tokens": reply.output_tokens},
+        },
+    )
+    yield "message_stop", {"type": "message_stop"}
+
+
+def _openai_stream(reply: Reply, body: dict[str, Any]) -> Iterator[tuple[str | None, Any]]:
+    chunk_base = {
+        "id": f"chatcmpl-{uuid.uuid4().hex[:29]}",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": _model(reply, body),
+        "service_tier": "default",
+        "system_fingerprint": "fp_fake",
+    }
+
+    def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        return {**chunk_base, "choices": [choice]}
+
+    yield None, chunk({"role": "assistant", "content": "", "refusal": None})
+    if reply.text:
+        yield None, chunk({"content": reply.text})
+    for index, call in enumerate(_openai_tool_calls(reply)):
+        header = {**call, "function": {"name": call["function"]["name"], "arguments": ""}}
+        yield None, chunk({"tool_calls": [{"index": index, **header}]})
+        arguments = {"arguments": call["function"]["arguments"]}
+        yield None, chunk({"tool_calls": [{"index": index, "function": arguments}]})
+    yield None, chunk({}, _openai_finish_reason(reply))
+    if (body.get("stream_options") or {}).get("include_usage"):
+        yield None, {**chunk_base, "choices": [], "usage": _openai_usage(reply)}
+    yield None, "[DONE]"

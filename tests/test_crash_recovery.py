@@ -1,0 +1,148 @@
+"""kill -9 of a real worker process mid-run: a new worker finishes the run without repeating work.
+
+The worker runs as a separate ``python worker.py`` process against the session's dev server, so
+the kill is the real thing: no graceful shutdown, in-flight activities simply vanish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from contracts import AgentInput, AgentResult
+from runtime.settings import PROJECT_ROOT
+from starter import has_pollers
+from tools import inventory
+
+pytestmark = pytest.mark.slow
+
+
+class WorkerProcess:
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self._log = log.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "worker.py"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def kill9(self) -> None:
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill9()
+        self._log.close()
+
+
+@pytest.fixture
+def worker_env(temporal_env: WorkflowEnvironment, tmp_path: Path, task_queue: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        TEMPORAL_ADDRESS=temporal_env.client.service_client.config.target_host,
+        AGENTS_TASK_QUEUE=task_queue,
+        SCRIPTED_MODEL_LATENCY_MS="1500",
+        SCRIPTED_MODEL_JOURNAL=str(tmp_path / "model-calls.journal"),
+        INVENTORY_DB=str(tmp_path / "inventory.db"),
+    )
+    env.pop("ANTHROPIC_API_KEY", None)
+    env.pop("OPENAI_API_KEY", None)
+    return env
+
+
+@pytest.fixture
+def workers(worker_env: dict[str, str], tmp_path: Path) -> Iterator[list[WorkerProcess]]:
+    started: list[WorkerProcess] = []
+    yield started
+    for worker in started:
+        worker.stop()
+
+
+async def wait_for_poller(client: Client, task_queue: str, present: bool = True) -> None:
+    for _ in range(300):
+        if await has_pollers(client, task_queue) == present:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"pollers on {task_queue!r} never became {present}")
+
+
+async def completed_model_calls(handle: WorkflowHandle[object, AgentResult]) -> list[str]:
+    scheduled: dict[int, str] = {}
+    completed: list[str] = []
+    async for event in handle.fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            attrs = event.activity_task_scheduled_event_attributes
+            if attrs.activity_type.name == "call_model":
+                scheduled[event.event_id] = attrs.activity_id
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            sched = event.activity_task_completed_event_attributes.scheduled_event_id
+            if sched in scheduled:
+                completed.append(scheduled[sched])
+    return completed
+
+
+async def test_kill9_worker_mid_run_new_worker_finishes_without_repeating_model_calls(
+    client: Client,
+    task_queue: str,
+    worker_env: dict[str, str],
+    workers: list[WorkerProcess],
+    tmp_path: Path,
+) -> None:
+    """After kill -9 the run resumes on a new worker; model calls completed before the kill
+    are never made again (one attempt each in the provider's own journal), and the flagship's
+    destructive step happens exactly once in the inventory database."""
+    workers.append(WorkerProcess(worker_env, tmp_path / "worker-1.log"))
+    await wait_for_poller(client, task_queue)
+    handle = await client.start_workflow(
+        "AgentWorkflow",
+        AgentInput(agent="finops", task="Why did the bill spike?"),
+        id=f"crash-{uuid.uuid4()}",
+        task_queue=task_queue,
+        result_type=AgentResult,
+    )
+    for _ in range(600):
+        done_before_kill = await completed_model_calls(handle)
+        if len(done_before_kill) >= 2:
+            break
+        await asyncio.sleep(0.05)
+    workers[0].kill9()
+    done_before_kill = await completed_model_calls(handle)
+    assert len(done_before_kill) >= 2
+
+    workers.append(WorkerProcess(worker_env, tmp_path / "worker-2.log"))
+    result = await asyncio.wait_for(handle.result(), timeout=180)
+
+    assert result.status == "completed", result
+    assert "gpu-train-7" in result.output
+    model_calls = await completed_model_calls(handle)
+    assert len(model_calls) == len(set(model_calls)) == result.steps
+    journal = Path(worker_env["SCRIPTED_MODEL_JOURNAL"]).read_text().split()
+    attempts = Counter(key.rsplit("/", 1)[1] for key in journal)
+    for activity_id in done_before_kill:
+        step = activity_id.removeprefix("model-")
+        assert attempts[step] == 1, f"model call {activity_id} was made again after the kill"
+    with inventory.connect(Path(worker_env["INVENTORY_DB"])) as db:
+        stops = db.execute("SELECT COUNT(*) FROM actions WHERE action = 'stop'").fetchone()[0]
+        status = db.execute("SELECT status FROM resources WHERE id = 'gpu-train-7'").fetchone()[0]
+    assert stops == 1
+    assert status == "stopped"
