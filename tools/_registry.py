@@ -120,5 +120,3 @@ def tool(
         )
 
     return wrap
-
-

@@ -408,3 +408,23 @@ def _sample(rng: random.Random, typical: float) -> float:
     # Idle resources wobble by about a point (1-3 % around 2 %); busy ones by about 15 %.
     spread = 1.0 if typical < 5 else typical * 0.15
     return round(min(100.0, max(0.0, rng.uniform(typical - spread, typical + spread))), 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tools.inventory reset|counts``: reseed the demo inventory or count effects."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m tools.inventory", description=main.__doc__)
+    parser.add_argument("action", choices=["reset", "counts"])
+    args = parser.parse_args(argv)
+    if args.action == "reset":
+        reset()
+        print(f"reseeded {db_path()}")
+    else:
+        ensure_seeded()
+        print(f"notifications: {count_notifications()}, actions: {count_actions()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

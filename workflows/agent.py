@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         ModelResponse,
         Phase,
         RunStatus,
+        StepView,
         ToolCall,
         ToolCallRecord,
         ToolOutcome,
@@ -43,6 +44,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.keys import model_call_key, tool_call_key
 
 
+RECENT_STEPS_SHOWN = 20
+"""How many of the latest steps the ``status`` query returns."""
 RESULT_PREVIEW_CHARS = 300
 """How much of each tool result the status query and the result keep (full text is in history)."""
 
@@ -73,6 +76,7 @@ class AgentWorkflow:
         self._output = ""
         self._running_tools: list[str] = []
         self._tool_calls: list[ToolCallRecord] = []
+        self._recent_steps: list[StepView] = []
 
     @workflow.run
     async def run(self, input: AgentInput) -> AgentResult:
@@ -111,7 +115,7 @@ class AgentWorkflow:
             usage=self._usage,
             cost_usd=self._cost_usd,
             running_tools=list(self._running_tools),
-            tool_calls=list(self._tool_calls),
+            recent_steps=self._recent_steps[-RECENT_STEPS_SHOWN:],
         )
 
     async def _load_agent(self, input: AgentInput) -> AgentSpec:
@@ -135,6 +139,8 @@ class AgentWorkflow:
             response = await self._call_model(spec)
             if response.text:
                 self._output = response.text
+            self._recent_steps.append(StepView(step=self._steps, text=response.text))
+            del self._recent_steps[:-RECENT_STEPS_SHOWN]
             self._messages.append(
                 AssistantMessage(text=response.text, tool_calls=response.tool_calls)
             )
@@ -185,6 +191,7 @@ class AgentWorkflow:
             step=step, call_id=call.id, name=call.name, arguments=call.arguments, is_error=True
         )
         self._tool_calls.append(record)
+        self._recent_steps[-1].tool_calls.append(record)
         if call.name not in {t.name for t in spec.tools}:
             # Never reaches a worker: the model is told, and the run goes on.
             available = ", ".join(t.name for t in spec.tools) or "none"
