@@ -22,7 +22,7 @@ PROVIDER_PREFERENCE = ("anthropic", "openai", "compatible")
 """Order in which configured providers are chosen when neither run nor agent names a model."""
 
 DEFAULT_MODEL_NAMES = {
-    "anthropic": "claude-sonnet-4-5",
+    "anthropic": "claude-sonnet-4-6",
     "openai": "gpt-4.1-mini",
 }
 
