@@ -77,9 +77,11 @@ async def hosted_worker(
             )
         yield
         return
+    from runtime.search_attributes import ensure_agent_status_attribute
     from worker import build_worker  # imported here: only `run` in embedded mode needs it
 
-    async with build_worker(client, settings.task_queue):
+    status_attribute = await ensure_agent_status_attribute(client)
+    async with build_worker(client, settings.task_queue, status_search_attribute=status_attribute):
         yield
 
 

@@ -19,11 +19,13 @@ from temporalio.worker import Worker
 
 from activities.agent_catalog import AgentCatalogActivities
 from activities.model import ModelActivities
+from activities.notifications import NotificationActivities
 from activities.providers.base import ModelProvider
 from activities.providers.scripted import ScriptedProvider
 from activities.tools import ToolActivities
 from agents import AgentRegistry, default_registry
 from runtime.client import connect
+from runtime.search_attributes import ensure_agent_status_attribute
 from runtime.settings import TemporalSettings
 from workflows.agent import AgentWorkflow
 
@@ -54,11 +56,21 @@ def build_worker(
     *,
     registry: AgentRegistry | None = None,
     providers: Mapping[str, ModelProvider] | None = None,
+    status_search_attribute: bool = False,
 ) -> Worker:
+    """The worker for ``task_queue``.
+
+    Args:
+        status_search_attribute: Runs keep the ``AgentStatus`` search attribute current; only
+            pass True once ``ensure_agent_status_attribute`` confirmed the server has it.
+    """
     registry = registry or default_registry()
     providers = providers if providers is not None else providers_from_env(registry)
     catalog = AgentCatalogActivities(
-        registry, providers, compatible_model=os.environ.get("OPENAI_COMPATIBLE_MODEL")
+        registry,
+        providers,
+        compatible_model=os.environ.get("OPENAI_COMPATIBLE_MODEL"),
+        status_search_attribute=status_search_attribute,
     )
     return Worker(
         client,
@@ -68,6 +80,7 @@ def build_worker(
             catalog.load_agent,
             ModelActivities(providers).call_model,
             ToolActivities(registry).run_tool,
+            NotificationActivities().notify_escalation,
         ],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
@@ -77,7 +90,11 @@ async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = TemporalSettings.from_env()
     client = await connect(settings)
-    worker = build_worker(client, settings.task_queue)
+    worker = build_worker(
+        client,
+        settings.task_queue,
+        status_search_attribute=await ensure_agent_status_attribute(client),
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -80,7 +80,10 @@ def resolve_model(
     return "scripted"
 
 
-def build_spec(agent: Agent, model: str, max_steps: int | None) -> AgentSpec:
+def build_spec(
+    agent: Agent, model: str, max_steps: int | None, status_search_attribute: bool = False
+) -> AgentSpec:
+    rules = agent.rules()
     return AgentSpec(
         name=agent.name,
         description=agent.description,
@@ -88,7 +91,12 @@ def build_spec(agent: Agent, model: str, max_steps: int | None) -> AgentSpec:
         model=model,
         max_steps=max_steps or agent.max_steps,
         max_tokens=agent.max_tokens,
-        tools=[t.schema() for t in agent.tools],
+        tools=[
+            t.schema() for t in agent.tools if t.name not in rules or rules[t.name].action != "deny"
+        ],
+        policy=rules,
+        approvals=agent.approvals,
+        status_search_attribute=status_search_attribute,
     )
 
 
@@ -98,10 +106,12 @@ class AgentCatalogActivities:
         registry: AgentRegistry,
         configured_providers: Iterable[str],
         compatible_model: str | None = None,
+        status_search_attribute: bool = False,
     ) -> None:
         self._registry = registry
         self._providers = frozenset(configured_providers)
         self._compatible_model = compatible_model
+        self._status_search_attribute = status_search_attribute
 
     @activity.defn(name="load_agent")
     async def load_agent(self, request: LoadAgentInput) -> AgentSpec:
@@ -114,4 +124,4 @@ class AgentCatalogActivities:
             )
         agent = self._registry.get(request.agent)
         model = resolve_model(agent, request.model, self._providers, self._compatible_model)
-        return build_spec(agent, model, request.max_steps)
+        return build_spec(agent, model, request.max_steps, self._status_search_attribute)

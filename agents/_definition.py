@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from agents.scripting import Script
+from contracts.approvals import ApprovalSettings, PolicyAction, ToolRule
 from tools import Tool
 
 
@@ -31,12 +32,24 @@ class Agent:
     """Behaviour under the offline ``scripted`` model; required to run without an API key."""
     order: int = 100
     """Position in ``starter.py agents`` (lowest first)."""
+    policy: Mapping[str, ToolRule | PolicyAction] = field(default_factory=dict)
+    """Tool name -> ``"allow"``, ``"deny"``, ``"require_approval"`` or a ``ToolRule`` with
+    argument allowlists. Tools not listed are allowed; denied tools are not offered to the model
+    and a call to one is refused without running anything."""
+    approvals: ApprovalSettings = field(default_factory=ApprovalSettings)
+    """Approvers, deadlines, escalation and the default for gated calls."""
 
     def __post_init__(self) -> None:
         names = [t.name for t in self.tools]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"agent {self.name!r} lists tools more than once: {duplicates!r}")
+
+    def rules(self) -> dict[str, ToolRule]:
+        return {
+            name: rule if isinstance(rule, ToolRule) else ToolRule(action=rule)
+            for name, rule in self.policy.items()
+        }
 
     def tool(self, name: str) -> Tool | None:
         return next((t for t in self.tools if t.name == name), None)

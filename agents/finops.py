@@ -10,10 +10,12 @@ come from earlier tool results, never from names written into the script.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from agents._definition import Agent
 from agents.scripting import ScriptedCall, ScriptedReply, ScriptView
+from contracts.approvals import ApprovalSettings, ToolRule
 from tools.finops import (
     IDLE_THRESHOLD_PCT,
     cost_breakdown,
@@ -430,4 +432,18 @@ finops = Agent(
     model=None,
     max_steps=12,
     script=finops_script,
+    policy={
+        # Destructive: a named human must approve, with a deadline and escalation.
+        "stop_cluster": ToolRule(
+            action="require_approval",
+            reason="stopping a cluster interrupts whoever uses it",
+        ),
+        "notify_owner": ToolRule(allowed_values={"channel": ["email", "slack"]}),
+    },
+    approvals=ApprovalSettings(
+        timeout=timedelta(hours=4),
+        escalate_to=["finops-oncall@example.com"],
+        escalation_timeout=timedelta(hours=24),
+        on_timeout="reject",
+    ),
 )

@@ -10,11 +10,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from contracts.approvals import ApprovalRecord, ApprovalSettings, PolicyRecord, ToolRule
 from contracts.messages import Usage
 from contracts.tools import ToolSchema
 
 RunStatus = Literal["running", "completed", "max_steps", "cancelled", "failed"]
-Phase = Literal["starting", "calling_model", "running_tools", "finished"]
+Phase = Literal["starting", "calling_model", "running_tools", "awaiting_approval", "finished"]
 
 
 class AgentInput(BaseModel):
@@ -61,6 +62,12 @@ class PendingApproval(BaseModel):
     reason: str
     requested_at: datetime
     deadline: datetime | None = None
+    step: int = 0
+    call_id: str = ""
+    escalated: bool = False
+    """True once the first deadline passed and the escalation list was notified."""
+    approvers: list[str] = Field(default_factory=list)
+    """Who may decide; empty means anyone."""
 
 
 class AgentSpec(BaseModel):
@@ -73,6 +80,12 @@ class AgentSpec(BaseModel):
     max_steps: int
     max_tokens: int = 4096
     tools: list[ToolSchema]
+    """The tools offered to the model (denied tools are left out)."""
+    policy: dict[str, ToolRule] = Field(default_factory=dict)
+    """Tool name -> rule; tools not listed are allowed."""
+    approvals: ApprovalSettings = Field(default_factory=ApprovalSettings)
+    status_search_attribute: bool = False
+    """Whether the server has the ``AgentStatus`` search attribute for the run to keep current."""
 
 
 class AgentResult(BaseModel):
@@ -86,6 +99,8 @@ class AgentResult(BaseModel):
     agent: str
     model: str
     tool_calls: list[ToolCallRecord] = Field(default_factory=list)
+    approvals: list[ApprovalRecord] = Field(default_factory=list)
+    policy_decisions: list[PolicyRecord] = Field(default_factory=list)
     error: str | None = None
 
 

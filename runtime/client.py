@@ -10,7 +10,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from runtime.devserver import DevServer
 from runtime.settings import EMBEDDED_UI_PORT, TemporalSettings
 
-SEARCH_ATTRIBUTES: dict[str, str] = {}
+SEARCH_ATTRIBUTES: dict[str, str] = {"AgentStatus": "Keyword"}
 """Custom search attributes the embedded server registers at start."""
 
 

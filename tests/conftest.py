@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -31,6 +32,7 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_existing_path=find_temporal_cli(),
         data_converter=pydantic_data_converter,
         dev_server_log_level="error",
+        search_attributes=[SearchAttributeKey.for_keyword("AgentStatus")],
     )
     try:
         yield env
@@ -71,9 +73,16 @@ async def running_worker(
     task_queue: str,
     registry: AgentRegistry,
     providers: Mapping[str, ModelProvider] | None = None,
+    status_search_attribute: bool = True,
 ) -> AsyncIterator[Worker]:
     from worker import build_worker
 
     providers = providers if providers is not None else {"scripted": ScriptedProvider(registry)}
-    async with build_worker(client, task_queue, registry=registry, providers=providers) as worker:
+    async with build_worker(
+        client,
+        task_queue,
+        registry=registry,
+        providers=providers,
+        status_search_attribute=status_search_attribute,
+    ) as worker:
         yield worker

@@ -8,9 +8,12 @@ I/O, no clock or randomness except through ``workflow.*``; every effect is an ac
 from __future__ import annotations
 
 import asyncio
+import json
+from datetime import timedelta
 
 import pydantic
 from temporalio import workflow
+from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -19,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     # method references: the workflow never calls their code.
     from activities.agent_catalog import AgentCatalogActivities, LoadAgentInput
     from activities.model import ModelActivities
+    from activities.notifications import NotificationActivities
     from activities.tools import ToolActivities
     from contracts import (
         AgentInput,
@@ -29,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         Message,
         ModelRequest,
         ModelResponse,
+        PendingApproval,
         Phase,
         RunStatus,
         StepView,
@@ -40,8 +45,21 @@ with workflow.unsafe.imports_passed_through():
         Usage,
         UserMessage,
     )
+    from contracts.approvals import (
+        ApprovalSignal,
+        DecideRequest,
+        DecideResult,
+        EscalationNotice,
+        PolicyRecord,
+    )
+    from contracts.approvals import PolicyRecordAction as PolicyAction
     from workflows import policies
-    from workflows.keys import model_call_key, tool_call_key
+    from workflows.approvals import ApprovalDesk, InvalidDecision, argument_refusal
+    from workflows.keys import escalation_key, model_call_key, tool_call_key
+
+AGENT_STATUS = SearchAttributeKey.for_keyword("AgentStatus")
+"""Search attribute kept current when the server has it: ``temporal workflow list --query
+'AgentStatus="awaiting_approval"'`` finds runs waiting for a human."""
 
 
 RECENT_STEPS_SHOWN = 20
@@ -77,12 +95,15 @@ class AgentWorkflow:
         self._running_tools: list[str] = []
         self._tool_calls: list[ToolCallRecord] = []
         self._recent_steps: list[StepView] = []
+        self._desk = ApprovalDesk()
+        self._policy_records: list[PolicyRecord] = []
 
     @workflow.run
     async def run(self, input: AgentInput) -> AgentResult:
         self._agent = input.agent
         spec = await self._load_agent(input)
         self._spec = spec
+        self._set_search_status("running")
         self._messages.append(UserMessage(text=input.task))
         try:
             self._status = await self._loop(spec)
@@ -99,6 +120,7 @@ class AgentWorkflow:
                 non_retryable=True,
             ) from err
         self._phase = "finished"
+        self._set_search_status(self._status)
         workflow.set_current_details(f"{self._status} after {self._steps} steps")
         return self._result()
 
@@ -116,7 +138,54 @@ class AgentWorkflow:
             cost_usd=self._cost_usd,
             running_tools=list(self._running_tools),
             recent_steps=self._recent_steps[-RECENT_STEPS_SHOWN:],
+            pending_approvals=list(self._desk.pending.values()),
         )
+
+    @workflow.signal(name="approve")
+    def approve(self, signal: ApprovalSignal) -> None:
+        self._decide_by_signal(
+            DecideRequest(
+                approval_id=signal.approval_id,
+                approver=signal.approver,
+                decision="approve",
+                arguments=signal.arguments,
+                comment=signal.comment,
+            )
+        )
+
+    @workflow.signal(name="reject")
+    def reject(self, signal: ApprovalSignal) -> None:
+        self._decide_by_signal(
+            DecideRequest(
+                approval_id=signal.approval_id,
+                approver=signal.approver,
+                decision="reject",
+                comment=signal.reason or signal.comment,
+            )
+        )
+
+    @workflow.update(name="decide")
+    def decide(self, request: DecideRequest) -> DecideResult:
+        return self._desk.submit(request, self._check_decision(request))
+
+    @decide.validator
+    def validate_decide(self, request: DecideRequest) -> None:
+        self._check_decision(request)
+
+    def _check_decision(self, request: DecideRequest) -> PendingApproval:
+        if self._spec is None:
+            raise InvalidDecision("the run has not loaded its agent yet; nothing is pending")
+        tools = {t.name: t for t in self._spec.tools}
+        return self._desk.check(request, self._spec.approvals, tools)
+
+    def _decide_by_signal(self, request: DecideRequest) -> None:
+        # Signals cannot be refused: an invalid one is logged and changes nothing.
+        try:
+            approval = self._check_decision(request)
+        except InvalidDecision as err:
+            workflow.logger.warning("ignored %s signal: %s", request.decision, err)
+            return
+        self._desk.submit(request, approval)
 
     async def _load_agent(self, input: AgentInput) -> AgentSpec:
         try:
@@ -152,7 +221,7 @@ class AgentWorkflow:
                 f"step {self._steps}/{spec.max_steps}: running {', '.join(self._running_tools)}",
             )
             outcomes = await asyncio.gather(
-                *(self._run_tool(spec, call) for call in response.tool_calls)
+                *(self._run_tool(spec, call, i) for i, call in enumerate(response.tool_calls))
             )
             self._running_tools = []
             self._messages.extend(
@@ -185,20 +254,52 @@ class AgentWorkflow:
         self._cost_usd += response.cost_usd
         return response
 
-    async def _run_tool(self, spec: AgentSpec, call: ToolCall) -> ToolOutcome:
+    async def _run_tool(self, spec: AgentSpec, call: ToolCall, index: int) -> ToolOutcome:
         step = self._steps
         record = ToolCallRecord(
             step=step, call_id=call.id, name=call.name, arguments=call.arguments, is_error=True
         )
         self._tool_calls.append(record)
         self._recent_steps[-1].tool_calls.append(record)
-        if call.name not in {t.name for t in spec.tools}:
+
+        def refuse(message: str) -> ToolOutcome:
             # Never reaches a worker: the model is told, and the run goes on.
-            available = ", ".join(t.name for t in spec.tools) or "none"
-            record.result_preview = f"unknown tool {call.name!r}; available tools: {available}"
-            return ToolOutcome(
-                call_id=call.id, name=call.name, content=record.result_preview, is_error=True
+            record.result_preview = message[:RESULT_PREVIEW_CHARS]
+            return ToolOutcome(call_id=call.id, name=call.name, content=message, is_error=True)
+
+        rule = spec.policy.get(call.name)
+        if rule is not None and rule.action == "deny":
+            self._note_policy(call, "denied", rule.reason or "denied by the agent's policy")
+            return refuse(
+                f"tool {call.name!r} is not allowed for this agent and was not run"
+                + (f": {rule.reason}" if rule.reason else "")
             )
+        if call.name not in {t.name for t in spec.tools}:
+            available = ", ".join(t.name for t in spec.tools) or "none"
+            return refuse(f"unknown tool {call.name!r}; available tools: {available}")
+        arguments = call.arguments
+        if rule is not None and (rule.allowed_values or rule.action == "require_approval"):
+            try:
+                parsed = json.loads(arguments or "{}")
+            except ValueError as err:
+                return refuse(f"arguments for {call.name!r} are not valid JSON: {err}")
+            if not isinstance(parsed, dict):
+                return refuse(f"arguments for {call.name!r} must be a JSON object")
+            refusal = argument_refusal(parsed, rule.allowed_values)
+            if refusal is not None:
+                self._note_policy(call, "refused_arguments", refusal)
+                return refuse(f"call to {call.name!r} refused by policy: {refusal}")
+            if rule.action == "require_approval":
+                self._note_policy(call, "gated", rule.reason or "requires human approval")
+                decision = await self._await_approval(spec, call, parsed, index, rule.reason)
+                if decision.decision == "reject":
+                    why = f": {decision.comment}" if decision.comment else ""
+                    return refuse(
+                        f"a human ({decision.approver}) rejected this call to {call.name!r}{why}"
+                    )
+                if decision.arguments is not None:
+                    arguments = json.dumps(decision.arguments)
+                    record.arguments = arguments
         record.idempotency_key = tool_call_key(step, call.id)
         try:
             outcome = await workflow.execute_activity_method(
@@ -207,7 +308,7 @@ class AgentWorkflow:
                     agent=spec.name,
                     call_id=call.id,
                     name=call.name,
-                    arguments=call.arguments,
+                    arguments=arguments,
                     idempotency_key=record.idempotency_key,
                     step=step,
                 ),
@@ -227,6 +328,106 @@ class AgentWorkflow:
         record.result_preview = outcome.content[:RESULT_PREVIEW_CHARS]
         return outcome
 
+    async def _await_approval(
+        self,
+        spec: AgentSpec,
+        call: ToolCall,
+        arguments: dict[str, object],
+        index: int,
+        reason: str,
+    ) -> DecideRequest:
+        """Wait for a human; on the first deadline escalate, on the second apply the default."""
+        settings = spec.approvals
+        now = workflow.now()
+        approval = PendingApproval(
+            id=f"apr-{self._steps}-{index}",
+            tool=call.name,
+            arguments=arguments,
+            reason=reason or "this tool requires human approval",
+            requested_at=now,
+            deadline=now + settings.timeout,
+            step=self._steps,
+            call_id=call.id,
+            approvers=settings.approvers,
+        )
+        self._desk.open(approval)
+        self._show_approvals()
+        decided = await self._wait_for_decision(approval.id, settings.timeout)
+        if not decided and settings.escalate_to:
+            approval.escalated = True
+            approval.deadline = workflow.now() + settings.escalation_timeout
+            self._show_approvals()
+            await workflow.execute_activity_method(
+                NotificationActivities.notify_escalation,
+                EscalationNotice(
+                    workflow_id=workflow.info().workflow_id,
+                    approval_id=approval.id,
+                    tool=approval.tool,
+                    arguments=approval.arguments,
+                    reason=approval.reason,
+                    recipients=settings.escalate_to,
+                    requested_at=approval.requested_at,
+                    new_deadline=approval.deadline,
+                    idempotency_key=escalation_key(approval.id),
+                ),
+                activity_id=f"escalate-{approval.id}",
+                start_to_close_timeout=policies.NOTIFY_TIMEOUT,
+                retry_policy=policies.NOTIFY_RETRY,
+            )
+            decided = await self._wait_for_decision(approval.id, settings.escalation_timeout)
+        if not decided:
+            self._desk.submit(
+                DecideRequest(
+                    approval_id=approval.id,
+                    approver="system:timeout",
+                    decision=settings.on_timeout,
+                    comment="no decision before the deadline; the agent's default applied",
+                ),
+                approval,
+            )
+        request = self._desk.decision(approval.id)
+        assert request is not None
+        self._desk.close(approval, request)
+        self._show_approvals()
+        return request
+
+    async def _wait_for_decision(self, approval_id: str, timeout: timedelta) -> bool:
+        try:
+            await workflow.wait_condition(
+                lambda: self._desk.decision(approval_id) is not None, timeout=timeout
+            )
+        except TimeoutError:
+            return False
+        return True
+
+    def _show_approvals(self) -> None:
+        pending = list(self._desk.pending.values())
+        if pending:
+            self._set_phase(
+                "awaiting_approval",
+                "awaiting approval: "
+                + "; ".join(
+                    f"{a.id} {a.tool}({json.dumps(a.arguments)[:120]}) "
+                    f"until {a.deadline:%Y-%m-%d %H:%M} UTC"
+                    for a in pending
+                ),
+            )
+            self._set_search_status("awaiting_approval")
+        else:
+            self._set_phase("running_tools", f"step {self._steps}: running tools")
+            self._set_search_status("running")
+
+    def _note_policy(self, call: ToolCall, action: PolicyAction, detail: str) -> None:
+        self._policy_records.append(
+            PolicyRecord(
+                step=self._steps, call_id=call.id, tool=call.name, action=action, detail=detail
+            )
+        )
+
+    def _set_search_status(self, value: str) -> None:
+        if self._spec is not None and self._spec.status_search_attribute:
+            workflow.upsert_search_attributes([AGENT_STATUS.value_set(value)])
+
     def _set_phase(self, phase: Phase, details: str) -> None:
         self._phase = phase
         workflow.set_current_details(details)
@@ -241,5 +442,7 @@ class AgentWorkflow:
             agent=self._agent,
             model=self._spec.model if self._spec else "",
             tool_calls=list(self._tool_calls),
+            approvals=list(self._desk.records),
+            policy_decisions=list(self._policy_records),
             error=error,
         )

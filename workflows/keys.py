@@ -21,3 +21,7 @@ def model_call_key(step: int) -> str:
 
 def tool_call_key(step: int, call_id: str) -> str:
     return f"{run_key()}/tool/{step}/{call_id}"
+
+
+def escalation_key(approval_id: str) -> str:
+    return f"{run_key()}/escalation/{approval_id}"

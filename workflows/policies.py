@@ -33,3 +33,12 @@ TOOL_CALL_RETRY = RetryPolicy(
 )
 """Tool errors the model should see are results, not failures; this covers crashes and
 transient faults. After the last attempt the model is told the tool failed."""
+
+NOTIFY_TIMEOUT = timedelta(seconds=30)
+NOTIFY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+)
+"""Escalation notices retry until delivered (no attempt limit): a failing notifier delays the
+second wait rather than letting the default apply without anyone having been told."""
