@@ -19,7 +19,7 @@ install: $(BIN)/python
 # idle cluster stopped) plays out every time.
 demo: install
 	$(BIN)/python -m tools.inventory reset
-	$(BIN)/python starter.py run finops "$(TASK)"
+	$(BIN)/python starter.py run finops "$(TASK)" --approve-as demo-operator
 
 worker: install
 	$(BIN)/python worker.py

@@ -5,6 +5,9 @@
     python starter.py status WORKFLOW_ID                            the ``status`` query
     python starter.py result WORKFLOW_ID                            wait for and print the result
     python starter.py cancel WORKFLOW_ID                            request cancellation
+    python starter.py pending                                       runs waiting for a human
+    python starter.py approve WORKFLOW_ID [APPROVAL] --as NAME      approve a gated tool call
+    python starter.py reject WORKFLOW_ID [APPROVAL] --as NAME --reason TEXT
     python starter.py agents                                        the agents this project serves
     python starter.py server start|stop|status                      the embedded dev server
 
@@ -19,6 +22,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -27,11 +31,17 @@ from typing import Any
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.client import (
+    Client,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.service import RPCError
 
 from agents import UnknownAgentError, default_registry
-from contracts import AgentInput, AgentResult, AgentStatusView, ToolCallRecord
+from contracts import AgentInput, AgentResult, AgentStatusView, PendingApproval, ToolCallRecord
+from contracts.approvals import DecideRequest, DecideResult
 from runtime.client import connect, embedded_server
 from runtime.settings import TemporalSettings
 
@@ -100,10 +110,77 @@ def describe_call(call: ToolCallRecord) -> str:
     return f"    -> {call.name}({call.arguments})\n       [{mark}] {preview}"
 
 
-async def follow(handle: WorkflowHandle[Any, Any], quiet: bool) -> None:
+def describe_approval(approval: PendingApproval) -> str:
+    deadline = f"{approval.deadline:%Y-%m-%d %H:%M} UTC" if approval.deadline else "none"
+    return (
+        f"  approval {approval.id} needed: {approval.tool}({json.dumps(approval.arguments)})\n"
+        f"    why: {approval.reason}; deadline: {deadline}"
+        + ("; escalated" if approval.escalated else "")
+    )
+
+
+async def decide(handle: WorkflowHandle[Any, Any], request: DecideRequest) -> DecideResult:
+    try:
+        result: DecideResult = await handle.execute_update(
+            "decide", request, result_type=DecideResult
+        )
+        return result
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        raise CliError(f"decision refused: {getattr(cause, 'message', cause)}") from None
+
+
+async def handle_approval(
+    handle: WorkflowHandle[Any, Any], approval: PendingApproval, approve_as: str | None
+) -> None:
+    """In a terminal, ask; otherwise approve as ``approve_as`` if given, or say how to decide."""
+    if sys.stdin.isatty():
+        default_name = approve_as or os.environ.get("USER", "operator")
+        answer = await asyncio.to_thread(
+            input, f"  approve {approval.id} as {default_name}? [y/N/reason to reject] "
+        )
+        answer = answer.strip()
+        if answer.lower() in ("y", "yes"):
+            request = DecideRequest(
+                approval_id=approval.id, approver=default_name, decision="approve"
+            )
+        else:
+            request = DecideRequest(
+                approval_id=approval.id,
+                approver=default_name,
+                decision="reject",
+                comment="" if answer.lower() in ("", "n", "no") else answer,
+            )
+        result = await decide(handle, request)
+        print(f"  {result.decision}d {approval.id} as {result.approver}")
+    elif approve_as:
+        await decide(
+            handle,
+            DecideRequest(
+                approval_id=approval.id,
+                approver=approve_as,
+                decision="approve",
+                comment="approved automatically by starter.py --approve-as (no terminal)",
+            ),
+        )
+        print(
+            f"  approved {approval.id} automatically as {approve_as!r} (--approve-as, no terminal)"
+        )
+    else:
+        print(
+            f"  decide with: python starter.py approve {handle.id} {approval.id} --as NAME\n"
+            f"           or: python starter.py reject {handle.id} {approval.id} --as NAME "
+            "--reason TEXT"
+        )
+
+
+async def follow(
+    handle: WorkflowHandle[Any, Any], quiet: bool, approve_as: str | None = None
+) -> None:
     """Print each step as it happens, by polling the ``status`` query."""
     printed_step = 0
     printed_calls: set[tuple[int, str]] = set()
+    seen_approvals: set[str] = set()
     while True:
         try:
             view = await handle.query("status", result_type=AgentStatusView)
@@ -120,6 +197,13 @@ async def follow(handle: WorkflowHandle[Any, Any], quiet: bool) -> None:
                     if call.result_preview and (step.step, call.call_id) not in printed_calls:
                         printed_calls.add((step.step, call.call_id))
                         print(describe_call(call))
+        if view is not None:
+            for approval in view.pending_approvals:
+                if approval.id not in seen_approvals:
+                    seen_approvals.add(approval.id)
+                    if not quiet:
+                        print(describe_approval(approval))
+                    await handle_approval(handle, approval, approve_as)
         if view is not None and view.status in TERMINAL:
             return
         description = await handle.describe()
@@ -169,7 +253,7 @@ async def cmd_run(args: argparse.Namespace, settings: TemporalSettings) -> int:
         if not args.json:
             print(f"Started {workflow_id} ({args.agent}); follow it in the Web UI: {url}")
         if not args.start_only:
-            await follow(handle, quiet=args.json)
+            await follow(handle, quiet=args.json, approve_as=args.approve_as)
             result, error = await wait_result(handle)
         else:
             result, error = None, None
@@ -215,6 +299,51 @@ async def cmd_cancel(args: argparse.Namespace, settings: TemporalSettings) -> in
     await client.get_workflow_handle(args.workflow_id).cancel()
     emit(args.json, {"workflow_id": args.workflow_id, "cancel_requested": True},
          f"cancellation requested for {args.workflow_id}")  # fmt: skip
+    return 0
+
+
+async def cmd_pending(args: argparse.Namespace, settings: TemporalSettings) -> int:
+    client = await connect(settings)
+    found: list[dict[str, Any]] = []
+    query = 'AgentStatus = "awaiting_approval" AND ExecutionStatus = "Running"'
+    async for execution in client.list_workflows(query):
+        view = await client.get_workflow_handle(execution.id).query(
+            "status", result_type=AgentStatusView
+        )
+        for approval in view.pending_approvals:
+            found.append({"workflow_id": execution.id, **approval.model_dump(mode="json")})
+    text = "\n".join(
+        f"{p['workflow_id']}  {p['id']}  {p['tool']}({json.dumps(p['arguments'])})  "
+        f"deadline {p['deadline']}" + ("  escalated" if p["escalated"] else "")
+        for p in found
+    )
+    emit(args.json, found, text or "no approvals pending")
+    return 0
+
+
+async def cmd_decide(args: argparse.Namespace, settings: TemporalSettings) -> int:
+    client = await connect(settings)
+    arguments = None
+    if getattr(args, "args", None):
+        try:
+            arguments = json.loads(args.args)
+        except ValueError as err:
+            raise CliError(f"--args is not valid JSON: {err}") from None
+        if not isinstance(arguments, dict):
+            raise CliError("--args must be a JSON object")
+    request = DecideRequest(
+        approval_id=args.approval_id,
+        approver=args.approver,
+        decision=args.decision,
+        arguments=arguments,
+        comment=getattr(args, "reason", None) or args.comment or "",
+    )
+    result = await decide(client.get_workflow_handle(args.workflow_id), request)
+    emit(
+        args.json,
+        result.model_dump(mode="json"),
+        f"{result.decision}d {result.approval_id} ({result.tool}) as {result.approver}",
+    )
     return 0
 
 
@@ -281,6 +410,11 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--max-steps", type=int)
         p.add_argument("--id", help="workflow id (default: AGENT-<random>)")
         p.add_argument(
+            "--approve-as",
+            metavar="NAME",
+            help="approver name for prompts; without a terminal, approve gated calls as NAME",
+        )
+        p.add_argument(
             "--no-worker",
             action="store_true",
             help="embedded mode: do not host a worker in this command (use python worker.py)",
@@ -294,6 +428,18 @@ def parser() -> argparse.ArgumentParser:
         p = command(name, help)
         p.add_argument("workflow_id")
         p.set_defaults(handler=handler)
+    command("pending", "list runs waiting for an approval").set_defaults(handler=cmd_pending)
+    for decision in ("approve", "reject"):
+        p = command(decision, f"{decision} a pending tool call (via the validated update)")
+        p.add_argument("workflow_id")
+        p.add_argument("approval_id", nargs="?", help="omit when exactly one is pending")
+        p.add_argument("--as", dest="approver", required=True, help="who decides")
+        p.add_argument("--comment", default="")
+        if decision == "approve":
+            p.add_argument("--args", help="edited arguments as a JSON object")
+        else:
+            p.add_argument("--reason", required=True, help="what the model is told")
+        p.set_defaults(handler=cmd_decide, decision=decision)
     command("agents", "list the agents").set_defaults(handler=cmd_agents)
     p = command("server", "manage the embedded Temporal dev server")
     p.add_argument("action", choices=["start", "stop", "status"])

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
 
 from pydantic import BaseModel, Field
 
 from agents import Agent, ScriptedCall, ScriptedReply, ScriptView, sequence
+from contracts.approvals import ApprovalSettings, ToolRule
 from tools import ToolContext, tool
 
 
@@ -95,3 +97,86 @@ clumsy = Agent(
 )
 
 TEST_AGENTS = [adder, looper, sleeper, clumsy]
+
+
+class TransferArgs(BaseModel):
+    amount: int = Field(ge=1, le=1_000)
+    to: str
+
+
+TRANSFERS: list[tuple[str, int, str]] = []
+"""Transfers performed in this process: (idempotency key, amount, to)."""
+
+
+@tool(effect="side_effect")
+def transfer(args: TransferArgs, ctx: ToolContext) -> str:
+    """Move money (test stand-in for a dangerous tool)."""
+    TRANSFERS.append((ctx.idempotency_key, args.amount, args.to))
+    return f"sent {args.amount} to {args.to}"
+
+
+@tool(effect="side_effect")
+def wipe(args: NapArgs, ctx: ToolContext) -> str:
+    """Delete everything (must never run: denied by policy)."""
+    raise AssertionError("a denied tool ran")
+
+
+def _transfer_then_report(view: ScriptView) -> ScriptedReply:
+    if view.turn == 0:
+        return ScriptedReply(
+            text="Transferring.",
+            calls=[
+                ScriptedCall("transfer", {"amount": 10, "to": "acct-1"}),
+                ScriptedCall("wipe", {"seconds": 1}),  # as if injected by a tool result
+                ScriptedCall("add", {"a": 1, "b": 1, "channel": "pager"}),
+            ],
+        )
+    return ScriptedReply(
+        text="Outcome: "
+        + " | ".join(f"{m.name}: {m.content}" for m in view.messages if m.role == "tool")
+    )
+
+
+gatekeeper = Agent(
+    name="test-gatekeeper",
+    description="One gated, one denied and one constrained call.",
+    system_prompt="Be careful.",
+    tools=[transfer, wipe, add],
+    script=_transfer_then_report,
+    policy={
+        "transfer": ToolRule(action="require_approval", reason="moves money"),
+        "wipe": "deny",
+        "add": ToolRule(allowed_values={"channel": ["email"]}),
+    },
+    approvals=ApprovalSettings(
+        approvers=["alice", "bob"],
+        timeout=timedelta(hours=1),
+        escalate_to=["oncall@example.com"],
+        escalation_timeout=timedelta(days=1),
+        on_timeout="reject",
+    ),
+)
+
+
+def _two_transfers(view: ScriptView) -> ScriptedReply:
+    if view.turn == 0:
+        return ScriptedReply(
+            calls=[
+                ScriptedCall("transfer", {"amount": 1, "to": "a"}),
+                ScriptedCall("transfer", {"amount": 2, "to": "b"}),
+            ]
+        )
+    return _transfer_then_report(view)
+
+
+twin_gates = Agent(
+    name="test-twin-gates",
+    description="Two gated calls in one turn, each with its own approval.",
+    system_prompt="Be careful.",
+    tools=[transfer],
+    script=_two_transfers,
+    policy={"transfer": "require_approval"},
+    approvals=ApprovalSettings(timeout=timedelta(hours=2), on_timeout="approve"),
+)
+
+TEST_AGENTS += [gatekeeper, twin_gates]
