@@ -131,9 +131,16 @@ async def decide(handle: WorkflowHandle[Any, Any], request: DecideRequest) -> De
 
 
 async def handle_approval(
-    handle: WorkflowHandle[Any, Any], approval: PendingApproval, approve_as: str | None
+    handle: WorkflowHandle[Any, Any],
+    approval: PendingApproval,
+    approve_as: str | None,
+    quiet: bool = False,
 ) -> None:
-    """In a terminal, ask; otherwise approve as ``approve_as`` if given, or say how to decide."""
+    """In a terminal, ask; otherwise approve as ``approve_as`` if given, or say how to decide.
+
+    With ``quiet`` (``--json``) messages go to stderr so stdout stays one JSON document.
+    """
+    out = sys.stderr if quiet else sys.stdout
     if sys.stdin.isatty():
         default_name = approve_as or os.environ.get("USER", "operator")
         answer = await asyncio.to_thread(
@@ -152,7 +159,7 @@ async def handle_approval(
                 comment="" if answer.lower() in ("", "n", "no") else answer,
             )
         result = await decide(handle, request)
-        print(f"  {result.decision}d {approval.id} as {result.approver}")
+        print(f"  {result.decision}d {approval.id} as {result.approver}", file=out)
     elif approve_as:
         await decide(
             handle,
@@ -164,13 +171,15 @@ async def handle_approval(
             ),
         )
         print(
-            f"  approved {approval.id} automatically as {approve_as!r} (--approve-as, no terminal)"
+            f"  approved {approval.id} automatically as {approve_as!r} (--approve-as, no terminal)",
+            file=out,
         )
     else:
         print(
             f"  decide with: python starter.py approve {handle.id} {approval.id} --as NAME\n"
             f"           or: python starter.py reject {handle.id} {approval.id} --as NAME "
-            "--reason TEXT"
+            "--reason TEXT",
+            file=out,
         )
 
 
@@ -203,7 +212,7 @@ async def follow(
                     seen_approvals.add(approval.id)
                     if not quiet:
                         print(describe_approval(approval))
-                    await handle_approval(handle, approval, approve_as)
+                    await handle_approval(handle, approval, approve_as, quiet)
         if view is not None and view.status in TERMINAL:
             return
         description = await handle.describe()
@@ -467,4 +476,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_code = main()
+    # Leave without interpreter teardown: tearing down the SDK's Rust runtime after an update
+    # call has been seen to crash the process (SIGSEGV) after all work and output were done.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(exit_code)

@@ -13,11 +13,13 @@ import uuid
 from pathlib import Path
 
 from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from agents import AgentRegistry, default_registry
 from contracts import AgentInput, AgentResult, AgentStatusView
+from contracts.approvals import ApprovalSignal
 from runtime.devserver import find_temporal_cli
 from tests.agents_for_tests import TEST_AGENTS
 from tests.conftest import running_worker
@@ -30,6 +32,7 @@ RUNS = {
     "clumsy_bad_tool_calls": AgentInput(agent="test-clumsy", task="go"),
     "looper_max_steps": AgentInput(agent="test-looper", task="loop", max_steps=3),
     "sleeper_cancelled": AgentInput(agent="test-sleeper", task="rest"),
+    "gatekeeper_approved": AgentInput(agent="test-gatekeeper", task="pay"),
 }
 
 
@@ -50,6 +53,12 @@ async def record(client: Client, registry: AgentRegistry) -> None:
                 ):
                     await asyncio.sleep(0.1)
                 await handle.cancel()
+            if name in ("finops_completed", "gatekeeper_approved"):
+                while not (
+                    await handle.query("status", result_type=AgentStatusView)
+                ).pending_approvals:
+                    await asyncio.sleep(0.1)
+                await handle.signal("approve", ApprovalSignal(approver="alice"))
             result = await handle.result()
             history = await handle.fetch_history()
             (HISTORIES / f"{name}.json").write_text(history.to_json())
@@ -62,7 +71,9 @@ async def main() -> None:
     for agent in TEST_AGENTS:
         registry.register(agent)
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=find_temporal_cli(), data_converter=pydantic_data_converter
+        dev_server_existing_path=find_temporal_cli(),
+        data_converter=pydantic_data_converter,
+        search_attributes=[SearchAttributeKey.for_keyword("AgentStatus")],
     )
     async with env:
         await record(env.client, registry)

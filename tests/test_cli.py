@@ -67,7 +67,7 @@ async def test_starter_run_follows_to_the_result(
     async with running_worker(client, task_queue, registry):
         done = await run_cli(
             sys.executable, "starter.py", "run", "finops", "check the bill", "--json",
-            "--id", workflow_id, env=env,
+            "--id", workflow_id, "--approve-as", "cli-test", env=env,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
         result = json.loads(done.stdout)

@@ -21,7 +21,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from contracts import AgentInput, AgentResult
+from contracts import AgentInput, AgentResult, AgentStatusView
+from contracts.approvals import ApprovalSignal
 from runtime.settings import PROJECT_ROOT
 from starter import has_pollers
 from tools import inventory
@@ -132,6 +133,13 @@ async def test_kill9_worker_mid_run_new_worker_finishes_without_repeating_model_
     assert len(done_before_kill) >= 2
 
     workers.append(WorkerProcess(worker_env, tmp_path / "worker-2.log"))
+    # The flagship's stop_cluster is gated: approve it when it shows up.
+    for _ in range(1800):
+        view = await handle.query("status", result_type=AgentStatusView)
+        if view.pending_approvals:
+            await handle.signal("approve", ApprovalSignal(approver="crash-test"))
+            break
+        await asyncio.sleep(0.1)
     result = await asyncio.wait_for(handle.result(), timeout=180)
 
     assert result.status == "completed", result

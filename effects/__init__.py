@@ -1,0 +1,27 @@
+"""Exactly-once side effects for tools: the effects ledger (see ``effects.ledger``)."""
+
+from effects.ledger import (
+    DEFAULT_LEASE,
+    EffectInProgress,
+    EffectLedger,
+    EffectLedgerError,
+    EffectState,
+    EffectTransaction,
+    LedgerOutcome,
+    PostgresEffectLedger,
+    SqliteEffectLedger,
+    ledger_from_env,
+)
+
+__all__ = [
+    "DEFAULT_LEASE",
+    "EffectInProgress",
+    "EffectLedger",
+    "EffectLedgerError",
+    "EffectState",
+    "EffectTransaction",
+    "LedgerOutcome",
+    "PostgresEffectLedger",
+    "SqliteEffectLedger",
+    "ledger_from_env",
+]

@@ -1,0 +1,116 @@
+"""Approval deadlines and escalation, in the time-skipping test server: hours pass in moments."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from agents import AgentRegistry
+from contracts import AgentInput, AgentResult, AgentStatusView
+from contracts.approvals import ApprovalSignal
+from runtime.devserver import find_temporal_cli
+from tests.agents_for_tests import TRANSFERS
+from tests.conftest import running_worker
+
+
+@pytest.fixture(scope="module")
+async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    server = Path(find_temporal_cli()).with_name("temporal-test-server")
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(server), data_converter=pydantic_data_converter
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture
+def outbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "escalations.jsonl"
+    monkeypatch.setenv("ESCALATION_OUTBOX", str(path))
+    return path
+
+
+async def test_unanswered_approval_escalates_then_rejects_by_default(
+    skipping_env: WorkflowEnvironment, registry: AgentRegistry, outbox: Path
+) -> None:
+    """No answer in 1 h: the escalation list is notified and the wait extended by a day; no
+    answer then either: the agent's default (reject) applies and the model is told."""
+    TRANSFERS.clear()
+    client, task_queue = skipping_env.client, f"deadline-{uuid.uuid4()}"
+    async with running_worker(client, task_queue, registry, status_search_attribute=False):
+        handle = await client.start_workflow(
+            "AgentWorkflow",
+            AgentInput(agent="test-gatekeeper", task="pay"),
+            id=f"deadline-{uuid.uuid4()}",
+            task_queue=task_queue,
+            result_type=AgentResult,
+        )
+        started = await skipping_env.get_current_time()
+        result = await handle.result()  # time skips through both deadlines
+        finished = await skipping_env.get_current_time()
+    assert TRANSFERS == []
+    [record] = result.approvals
+    assert (record.decision, record.approver, record.escalated) == (
+        "reject",
+        "system:timeout",
+        True,
+    )
+    assert "no decision before the deadline" in result.output
+    assert finished - started >= timedelta(hours=25)
+    [notice] = [json.loads(line) for line in outbox.read_text().splitlines()]
+    assert notice["recipients"] == ["oncall@example.com"]
+    assert notice["tool"] == "transfer"
+
+
+async def test_decision_after_escalation_is_honoured(
+    skipping_env: WorkflowEnvironment, registry: AgentRegistry, outbox: Path
+) -> None:
+    """A decision that arrives after the first deadline (during escalation) still counts."""
+    TRANSFERS.clear()
+    client, task_queue = skipping_env.client, f"deadline-{uuid.uuid4()}"
+    async with running_worker(client, task_queue, registry, status_search_attribute=False):
+        handle = await client.start_workflow(
+            "AgentWorkflow",
+            AgentInput(agent="test-gatekeeper", task="pay"),
+            id=f"deadline-{uuid.uuid4()}",
+            task_queue=task_queue,
+            result_type=AgentResult,
+        )
+        await skipping_env.sleep(timedelta(hours=3))
+        view = await handle.query("status", result_type=AgentStatusView)
+        assert view.pending_approvals[0].escalated
+        await handle.signal("approve", ApprovalSignal(approver="bob", comment="late but fine"))
+        result = await handle.result()
+    assert [t[1:] for t in TRANSFERS] == [(10, "acct-1")]
+    assert result.approvals[0].approver == "bob" and result.approvals[0].escalated
+
+
+async def test_timeout_default_can_approve(
+    skipping_env: WorkflowEnvironment, registry: AgentRegistry, outbox: Path
+) -> None:
+    """An agent configured with on_timeout='approve' and no escalation list proceeds at the
+    first deadline, for each of its parallel gated calls."""
+    TRANSFERS.clear()
+    client, task_queue = skipping_env.client, f"deadline-{uuid.uuid4()}"
+    async with running_worker(client, task_queue, registry, status_search_attribute=False):
+        result = await client.execute_workflow(
+            "AgentWorkflow",
+            AgentInput(agent="test-twin-gates", task="pay"),
+            id=f"deadline-{uuid.uuid4()}",
+            task_queue=task_queue,
+            result_type=AgentResult,
+        )
+    assert sorted(t[1:] for t in TRANSFERS) == [(1, "a"), (2, "b")]
+    assert {(a.decision, a.approver, a.escalated) for a in result.approvals} == {
+        ("approve", "system:timeout", False)
+    }
+    assert not outbox.exists()
