@@ -8,14 +8,12 @@ as transient and retried by Temporal under the workflow's tool retry policy.
 
 from __future__ import annotations
 
-import json
-
 from pydantic import ValidationError
 from temporalio import activity
 
 from activities._heartbeat import heartbeating
 from agents import AgentRegistry
-from contracts.tools import ToolOutcome, ToolRequest
+from contracts.tools import InvalidArguments, ToolOutcome, ToolRequest, parse_arguments
 from tools import ToolContext, ToolError
 
 MAX_ERROR_CHARS = 2_000
@@ -48,11 +46,9 @@ class ToolActivities:
         if tool is None:
             return error(f"unknown tool {request.name!r}")
         try:
-            raw = json.loads(request.arguments or "{}")
-        except ValueError as err:
-            return error(f"arguments for {request.name!r} are not valid JSON: {err}")
-        if not isinstance(raw, dict):
-            return error(f"arguments for {request.name!r} must be a JSON object, got {raw!r}")
+            raw = parse_arguments(request.name, request.arguments)
+        except InvalidArguments as err:
+            return error(str(err))
         try:
             args = tool.args_model.model_validate(raw)
         except ValidationError as err:

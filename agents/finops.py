@@ -17,13 +17,8 @@ from agents._definition import Agent
 from agents.scripting import ScriptedCall, ScriptedReply, ScriptView
 from contracts.approvals import ApprovalSettings, ToolRule
 from tools.finops import (
+    FINOPS_TOOLS,
     IDLE_THRESHOLD_PCT,
-    cost_breakdown,
-    describe_resource,
-    find_owner,
-    notify_owner,
-    resource_utilization,
-    stop_cluster,
 )
 from tools.inventory import REFERENCE_DATE, UTILIZATION_HOURS
 
@@ -421,14 +416,7 @@ finops = Agent(
     description="FinOps operator: finds what drives a cloud cost spike in the local inventory, "
     "notifies the owner, and stops idle Kubernetes clusters.",
     system_prompt=SYSTEM_PROMPT,
-    tools=(
-        cost_breakdown,
-        describe_resource,
-        resource_utilization,
-        find_owner,
-        notify_owner,
-        stop_cluster,
-    ),
+    tools=FINOPS_TOOLS,
     model=None,
     max_steps=12,
     script=finops_script,

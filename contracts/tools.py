@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -44,3 +45,22 @@ class ToolOutcome(BaseModel):
     name: str
     content: str
     is_error: bool = False
+
+
+class InvalidArguments(ValueError):
+    """Tool-call arguments that are not a JSON object; the message is what the model is told."""
+
+
+def parse_arguments(tool: str, raw: str) -> dict[str, Any]:
+    """The model's raw argument text as a JSON object, or ``InvalidArguments`` saying why not.
+
+    Pure and deterministic: the workflow (policy checks), ``run_tool`` and ``call_mcp_tool`` all
+    use it, so the model reads the same message wherever its arguments are refused.
+    """
+    try:
+        parsed = json.loads(raw or "{}")
+    except ValueError as err:
+        raise InvalidArguments(f"arguments for {tool!r} are not valid JSON: {err}") from None
+    if not isinstance(parsed, dict):
+        raise InvalidArguments(f"arguments for {tool!r} must be a JSON object, got {parsed!r}")
+    return parsed

@@ -54,7 +54,6 @@ import logging
 import os
 import sqlite3
 import threading
-import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, closing
@@ -65,6 +64,8 @@ from typing import Any, Literal, cast
 
 import psycopg
 from psycopg.rows import TupleRow
+
+from runtime.sqlite import enable_wal
 
 logger = logging.getLogger(__name__)
 
@@ -276,7 +277,7 @@ class SqliteEffectLedger(EffectLedger):
             if not self._schema_ready:
                 with self._schema_lock:
                     if not self._schema_ready:
-                        _enable_wal(conn)
+                        enable_wal(conn, SQLITE_BUSY_TIMEOUT_MS)
                         conn.execute(_SQLITE_SCHEMA)
                         self._schema_ready = True
         except BaseException:
@@ -339,20 +340,6 @@ class SqliteEffectLedger(EffectLedger):
             "DELETE FROM effects WHERE key = ? AND state = 'started' AND claimed_at = ?",
             (key, _sqlite_time(claimed_at)),
         )
-
-
-def _enable_wal(conn: sqlite3.Connection) -> None:
-    # Switching a new file to WAL needs an exclusive lock, and SQLite may report "locked" without
-    # waiting when several processes open a fresh file at once; retry briefly. It persists.
-    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
-    while True:
-        try:
-            conn.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as err:
-            if "locked" not in str(err) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 # --- PostgreSQL ----------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ commands, URLs and credentials never enter workflow history.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Mapping
 
 from pydantic import BaseModel
@@ -21,7 +20,13 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities._heartbeat import heartbeating
-from contracts.tools import ToolOutcome, ToolRequest, ToolSchema
+from contracts.tools import (
+    InvalidArguments,
+    ToolOutcome,
+    ToolRequest,
+    ToolSchema,
+    parse_arguments,
+)
 from mcp_tools.client import call_tool, list_tools
 from mcp_tools.servers import TOOL_NAME_SEPARATOR, McpServer
 
@@ -90,11 +95,9 @@ class McpActivities:
         if server is None:
             return error(f"unknown tool {request.name!r}")
         try:
-            raw = json.loads(request.arguments or "{}")
-        except ValueError as err:
-            return error(f"arguments for {request.name!r} are not valid JSON: {err}")
-        if not isinstance(raw, dict):
-            return error(f"arguments for {request.name!r} must be a JSON object, got {raw!r}")
+            raw = parse_arguments(request.name, request.arguments)
+        except InvalidArguments as err:
+            return error(str(err))
         async with heartbeating():
             content, is_error = await call_tool(server, tool_name, raw, request.idempotency_key)
         if is_error:

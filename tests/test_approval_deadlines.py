@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -39,6 +40,16 @@ def outbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
+async def start(client: Client, task_queue: str, agent: str) -> WorkflowHandle[object, AgentResult]:
+    return await client.start_workflow(
+        "AgentWorkflow",
+        AgentInput(agent=agent, task="pay"),
+        id=f"deadline-{uuid.uuid4()}",
+        task_queue=task_queue,
+        result_type=AgentResult,
+    )
+
+
 async def test_unanswered_approval_escalates_then_rejects_by_default(
     skipping_env: WorkflowEnvironment, registry: AgentRegistry, outbox: Path
 ) -> None:
@@ -47,13 +58,7 @@ async def test_unanswered_approval_escalates_then_rejects_by_default(
     TRANSFERS.clear()
     client, task_queue = skipping_env.client, f"deadline-{uuid.uuid4()}"
     async with running_worker(client, task_queue, registry, status_search_attribute=False):
-        handle = await client.start_workflow(
-            "AgentWorkflow",
-            AgentInput(agent="test-gatekeeper", task="pay"),
-            id=f"deadline-{uuid.uuid4()}",
-            task_queue=task_queue,
-            result_type=AgentResult,
-        )
+        handle = await start(client, task_queue, "test-gatekeeper")
         started = await skipping_env.get_current_time()
         result = await handle.result()  # time skips through both deadlines
         finished = await skipping_env.get_current_time()
@@ -78,13 +83,7 @@ async def test_decision_after_escalation_is_honoured(
     TRANSFERS.clear()
     client, task_queue = skipping_env.client, f"deadline-{uuid.uuid4()}"
     async with running_worker(client, task_queue, registry, status_search_attribute=False):
-        handle = await client.start_workflow(
-            "AgentWorkflow",
-            AgentInput(agent="test-gatekeeper", task="pay"),
-            id=f"deadline-{uuid.uuid4()}",
-            task_queue=task_queue,
-            result_type=AgentResult,
-        )
+        handle = await start(client, task_queue, "test-gatekeeper")
         await skipping_env.sleep(timedelta(hours=3))
         view = await handle.query("status", result_type=AgentStatusView)
         assert view.pending_approvals[0].escalated
@@ -102,13 +101,7 @@ async def test_timeout_default_can_approve(
     TRANSFERS.clear()
     client, task_queue = skipping_env.client, f"deadline-{uuid.uuid4()}"
     async with running_worker(client, task_queue, registry, status_search_attribute=False):
-        result = await client.execute_workflow(
-            "AgentWorkflow",
-            AgentInput(agent="test-twin-gates", task="pay"),
-            id=f"deadline-{uuid.uuid4()}",
-            task_queue=task_queue,
-            result_type=AgentResult,
-        )
+        result = await (await start(client, task_queue, "test-twin-gates")).result()
     assert sorted(t[1:] for t in TRANSFERS) == [(1, "a"), (2, "b")]
     assert {(a.decision, a.approver, a.escalated) for a in result.approvals} == {
         ("approve", "system:timeout", False)

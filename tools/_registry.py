@@ -68,8 +68,6 @@ class Tool:
         else:
             # Sync tools (SQLite, blocking clients) run off the event loop.
             result = await asyncio.to_thread(self.function, args, ctx)
-            if inspect.isawaitable(result):
-                result = await result
         return render_result(result)
 
 

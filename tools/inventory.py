@@ -36,13 +36,14 @@ from __future__ import annotations
 import os
 import random
 import sqlite3
-import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Literal
+
+from runtime.sqlite import enable_wal
 
 REFERENCE_DATE = date(2026, 11, 20)
 """The date the inventory treats as today (see the module docstring)."""
@@ -145,27 +146,12 @@ def connect(path: str | os.PathLike[str] | None = None) -> sqlite3.Connection:
     try:
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        _enable_wal(conn)
+        enable_wal(conn, BUSY_TIMEOUT_MS)
         conn.execute("PRAGMA foreign_keys = ON")
     except BaseException:
         conn.close()
         raise
     return conn
-
-
-def _enable_wal(conn: sqlite3.Connection) -> None:
-    # WAL lets readers (the read-only tools) run while a writer holds the lock. Switching a new
-    # file to WAL needs an exclusive lock, and SQLite may report "locked" without waiting when
-    # several processes open a fresh file at once, so retry briefly; once set it is persistent.
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-    while True:
-        try:
-            conn.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as err:
-            if "locked" not in str(err) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 @contextmanager

@@ -53,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
         PolicyRecord,
     )
     from contracts.approvals import PolicyRecordAction as PolicyAction
+    from contracts.tools import InvalidArguments, parse_arguments
     from workflows import policies
     from workflows.approvals import ApprovalDesk, InvalidDecision, argument_refusal
     from workflows.keys import escalation_key, model_call_key, tool_call_key
@@ -280,11 +281,9 @@ class AgentWorkflow:
         arguments = call.arguments
         if rule is not None and (rule.allowed_values or rule.action == "require_approval"):
             try:
-                parsed = json.loads(arguments or "{}")
-            except ValueError as err:
-                return refuse(f"arguments for {call.name!r} are not valid JSON: {err}")
-            if not isinstance(parsed, dict):
-                return refuse(f"arguments for {call.name!r} must be a JSON object")
+                parsed = parse_arguments(call.name, arguments)
+            except InvalidArguments as err:
+                return refuse(str(err))
             refusal = argument_refusal(parsed, rule.allowed_values)
             if refusal is not None:
                 self._note_policy(call, "refused_arguments", refusal)

@@ -50,17 +50,13 @@ class ApprovalDesk:
     ) -> PendingApproval:
         """The approval ``request`` decides, or ``InvalidDecision`` saying why it can't."""
         approval_id = self.resolve_id(request.approval_id)
-        if approval_id in self._submitted:
-            earlier = self._submitted[approval_id]
+        earlier: DecideRequest | ApprovalRecord | None = self._submitted.get(approval_id) or next(
+            (r for r in self.records if r.id == approval_id), None
+        )
+        if earlier is not None:
             raise InvalidDecision(
                 f"approval {approval_id!r} was already decided ({earlier.decision} by "
                 f"{earlier.approver!r})"
-            )
-        decided = next((r for r in self.records if r.id == approval_id), None)
-        if decided is not None:
-            raise InvalidDecision(
-                f"approval {approval_id!r} was already decided ({decided.decision} by "
-                f"{decided.approver!r})"
             )
         approval = self.pending.get(approval_id)
         if approval is None:
