@@ -21,6 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+HEALTH_PROBE_WORKFLOW_ID = "durable-agents-health-probe"
 
 
 class DevServerError(RuntimeError):
@@ -58,10 +61,17 @@ async def wait_healthy(address: str, namespace: str = "default", timeout: float 
             client = await Client.connect(address, namespace=namespace)
             await client.service_client.check_health()
             await client.count_workflows()
+            # The frontend answers before the history service owns its shards ("shard status
+            # unknown"); a lookup of a workflow that does not exist reaches a shard.
+            await client.get_workflow_handle(HEALTH_PROBE_WORKFLOW_ID).describe()
             return
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return
+            last_error = err
         except Exception as err:  # the server is still starting: keep polling until deadline
             last_error = err
-            await asyncio.sleep(0.25)
+        await asyncio.sleep(0.25)
     raise DevServerError(
         f"Temporal at {address} did not become healthy in {timeout}s: {last_error}"
     )
