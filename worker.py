@@ -24,6 +24,8 @@ from activities.providers.base import ModelProvider
 from activities.providers.scripted import ScriptedProvider
 from activities.tools import ToolActivities
 from agents import AgentRegistry, default_registry
+from effects import EffectLedger, ledger_from_env
+from mcp_tools import McpActivities, McpServer, servers_from_env
 from runtime.client import connect
 from runtime.search_attributes import ensure_agent_status_attribute
 from runtime.settings import TemporalSettings
@@ -56,16 +58,24 @@ def build_worker(
     *,
     registry: AgentRegistry | None = None,
     providers: Mapping[str, ModelProvider] | None = None,
+    ledger: EffectLedger | None = None,
+    mcp_servers: Mapping[str, McpServer] | None = None,
     status_search_attribute: bool = False,
 ) -> Worker:
     """The worker for ``task_queue``.
 
     Args:
+        registry: The agents served; default: those discovered under ``agents/``.
+        providers: Model providers by name; default: from the environment's API keys.
+        ledger: The effects ledger for side-effecting tools; default: ``ledger_from_env()``.
+        mcp_servers: MCP servers agents may use; default: ``servers_from_env()``.
         status_search_attribute: Runs keep the ``AgentStatus`` search attribute current; only
             pass True once ``ensure_agent_status_attribute`` confirmed the server has it.
     """
     registry = registry or default_registry()
     providers = providers if providers is not None else providers_from_env(registry)
+    ledger = ledger if ledger is not None else ledger_from_env()
+    mcp = McpActivities(mcp_servers if mcp_servers is not None else servers_from_env(), ledger)
     catalog = AgentCatalogActivities(
         registry,
         providers,
@@ -79,7 +89,9 @@ def build_worker(
         activities=[
             catalog.load_agent,
             ModelActivities(providers).call_model,
-            ToolActivities(registry).run_tool,
+            ToolActivities(registry, ledger).run_tool,
+            mcp.list_mcp_tools,
+            mcp.call_mcp_tool,
             NotificationActivities().notify_escalation,
         ],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,

@@ -96,6 +96,7 @@ def build_spec(
         ],
         policy=rules,
         approvals=agent.approvals,
+        mcp_servers=list(agent.mcp_servers),
         status_search_attribute=status_search_attribute,
     )
 

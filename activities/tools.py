@@ -4,6 +4,10 @@ Bad input from the model is not an exception here: malformed JSON, arguments tha
 schema and ``ToolError`` raised by the tool all come back as a ``ToolOutcome`` with
 ``is_error=True`` that the model reads on its next turn. Anything else the tool raises is treated
 as transient and retried by Temporal under the workflow's tool retry policy.
+
+A ``side_effect`` tool runs inside the effects ledger (``EffectLedger.run_once`` keyed by the
+call's idempotency key) unless it enforces the key itself (``Tool.enforces_key``): a retry of a
+call whose effect already happened gets the recorded result instead of acting again.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from temporalio import activity
 from activities._heartbeat import heartbeating
 from agents import AgentRegistry
 from contracts.tools import InvalidArguments, ToolOutcome, ToolRequest, parse_arguments
+from effects import EffectLedger
 from tools import ToolContext, ToolError
 
 MAX_ERROR_CHARS = 2_000
@@ -28,8 +33,9 @@ def describe_validation_error(err: ValidationError) -> str:
 
 
 class ToolActivities:
-    def __init__(self, registry: AgentRegistry) -> None:
+    def __init__(self, registry: AgentRegistry, ledger: EffectLedger) -> None:
         self._registry = registry
+        self._ledger = ledger
 
     @activity.defn(name="run_tool")
     async def run_tool(self, request: ToolRequest) -> ToolOutcome:
@@ -64,7 +70,15 @@ class ToolActivities:
         )
         async with heartbeating():
             try:
-                content = await tool.invoke(args, ctx)
+                if tool.effect == "side_effect" and not tool.enforces_key:
+                    # A ToolError releases the ledger's claim: the effect is taken not to have
+                    # happened, and the model may try again with other arguments.
+                    recorded = await self._ledger.run_once(
+                        request.idempotency_key, lambda: tool.invoke(args, ctx)
+                    )
+                    content = recorded.result
+                else:
+                    content = await tool.invoke(args, ctx)
             except ToolError as err:
                 return error(str(err))
         return ToolOutcome(call_id=request.call_id, name=request.name, content=content)

@@ -38,6 +38,11 @@ class Agent:
     and a call to one is refused without running anything."""
     approvals: ApprovalSettings = field(default_factory=ApprovalSettings)
     """Approvers, deadlines, escalation and the default for gated calls."""
+    mcp_servers: Sequence[str] = ()
+    """Names of MCP servers configured on the worker (``MCP_SERVERS``, see
+    ``mcp_tools.servers_from_env``) whose tools this agent gets, as ``<server>__<tool>``. They
+    are listed once at the start of each run and recorded; ``policy`` applies to them by that
+    name."""
 
     def __post_init__(self) -> None:
         names = [t.name for t in self.tools]

@@ -84,6 +84,8 @@ class AgentSpec(BaseModel):
     policy: dict[str, ToolRule] = Field(default_factory=dict)
     """Tool name -> rule; tools not listed are allowed."""
     approvals: ApprovalSettings = Field(default_factory=ApprovalSettings)
+    mcp_servers: list[str] = Field(default_factory=list)
+    """MCP servers (by name, configured on the worker) whose tools the run lists at its start."""
     status_search_attribute: bool = False
     """Whether the server has the ``AgentStatus`` search attribute for the run to keep current."""
 

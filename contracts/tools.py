@@ -36,6 +36,9 @@ class ToolRequest(BaseModel):
     idempotency_key: str
     """Stable across retries and worker crashes, unique across runs: see ``workflows.keys``."""
     step: int
+    effect: ToolEffect | None = None
+    """The tool's effect as the run's tool listing recorded it. ``call_mcp_tool`` guards
+    ``side_effect`` calls with the effects ledger; ``run_tool`` trusts the tool's own code."""
 
 
 class ToolOutcome(BaseModel):

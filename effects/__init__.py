@@ -10,6 +10,7 @@ from effects.ledger import (
     LedgerOutcome,
     PostgresEffectLedger,
     SqliteEffectLedger,
+    SqliteEffectTransaction,
     ledger_from_env,
 )
 
@@ -23,5 +24,6 @@ __all__ = [
     "LedgerOutcome",
     "PostgresEffectLedger",
     "SqliteEffectLedger",
+    "SqliteEffectTransaction",
     "ledger_from_env",
 ]

@@ -23,16 +23,16 @@ worker that crashes there, or loses its database, leaves a ``started`` claim and
 and nothing in the ledger can tell whether the effect happened. Once that claim is older than
 the lease it is treated as abandoned and the next attempt runs the effect again. How much that
 matters depends on where the effect lives. When it is a write to the same database as the
-ledger, the window is *closed*: ``PostgresEffectLedger.transaction(key)`` commits the effect
-and its ledger row in one transaction (for SQLite, write the key in the effect's own
-transaction, as ``tools.finops`` does). When the external system accepts an idempotency key
-(a payment API's ``Idempotency-Key`` header, a queue's deduplication id), the window is
-*narrowed*: pass ``key`` through and that system drops the repeat within its own retention
-period. Otherwise a crash in the window means the effect may run again after the lease: this
-is at-least-once with a lease, not magic. Three more consequences: the lease must be longer
-than the effect can take (set it above the activity's start-to-close timeout), because a
-claim still running when its lease expires is presumed dead and run again; an effect that
-raises is taken *not* to have happened, so an effect that can fail ambiguously (a timeout after
+ledger, the window is *closed*: ``PostgresEffectLedger.transaction(key)`` and
+``SqliteEffectLedger.join(conn, key)`` commit the effect and its ledger row in one transaction
+(``tools.finops`` does this for the flagship's side effects). When the external system accepts
+an idempotency key (a payment API's ``Idempotency-Key`` header, a queue's deduplication id),
+the window is *narrowed*: pass ``key`` through and that system drops the repeat within its own
+retention period. Otherwise a crash in the window means the effect may run again after the
+lease: this is at-least-once with a lease, not magic. Three more consequences: the lease must
+be longer than the effect can take (set it above the activity's start-to-close timeout),
+because a claim still running when its lease expires is presumed dead and run again; an effect
+that raises is taken *not* to have happened, so an effect that can fail ambiguously (a timeout after
 the request went out) must pass ``key`` to the external system or return a result for that
 case instead of raising; and a cancelled effect (any ``BaseException``) keeps its claim, like a
 crash, so the lease decides. Claim ages are measured on the database server's clock
@@ -339,6 +339,77 @@ class SqliteEffectLedger(EffectLedger):
         await self._execute(
             "DELETE FROM effects WHERE key = ? AND state = 'started' AND claimed_at = ?",
             (key, _sqlite_time(claimed_at)),
+        )
+
+    def join(self, conn: sqlite3.Connection, key: str) -> SqliteEffectTransaction:
+        """Hold ``key`` inside the caller's open write transaction on ``conn``.
+
+        The SQLite counterpart of ``PostgresEffectLedger.transaction``, for an effect that is a
+        write to a SQLite database: the ledger row lives in that same database (``conn`` must be
+        a connection to *this* ledger's file) and commits or rolls back with the effect, which
+        closes the window between "done" and "recorded"::
+
+            with inventory.transaction(conn):          # BEGIN IMMEDIATE ... COMMIT
+                tx = ledger.join(conn, ctx.idempotency_key)
+                if tx.previous is not None:
+                    return tx.previous
+                conn.execute("UPDATE resources SET status = 'stopped' ...")
+                tx.record(outcome)
+
+        ``BEGIN IMMEDIATE`` takes SQLite's write lock, so a concurrent attempt with the same key
+        waits for the commit and then sees ``previous``.
+
+        Raises:
+            EffectLedgerError: ``conn`` has no open transaction, or is not on this ledger's file.
+            EffectInProgress: ``run_once`` holds a live claim on ``key`` in this file.
+        """
+        if not conn.in_transaction:
+            raise EffectLedgerError(
+                f"join({key!r}) needs an open write transaction on conn (BEGIN IMMEDIATE first)"
+            )
+        files = [Path(row[2]).resolve() for row in conn.execute("PRAGMA database_list")]
+        if self.path.resolve() not in files:
+            raise EffectLedgerError(
+                f"join({key!r}): conn is not connected to this ledger's file {str(self.path)!r}"
+            )
+        conn.execute(_SQLITE_SCHEMA)
+        row = conn.execute(
+            "SELECT state, result, claimed_at FROM effects WHERE key = ?", (key,)
+        ).fetchone()
+        if row is not None:
+            state, result, claimed_at = row
+            if state == "recorded":
+                return SqliteEffectTransaction(key, conn, previous=cast(str, result))
+            claimed = _parse_sqlite_time(claimed_at)
+            if claimed > datetime.now(UTC) - self.lease:
+                raise EffectInProgress(key, claimed, self.lease)
+        return SqliteEffectTransaction(key, conn, previous=None)
+
+
+@dataclass
+class SqliteEffectTransaction:
+    """A key held inside a caller's SQLite transaction; see ``SqliteEffectLedger.join``."""
+
+    key: str
+    connection: sqlite3.Connection
+    previous: str | None
+    """The result an earlier attempt recorded for ``key``; if set, do not act again."""
+
+    def record(self, result: str) -> None:
+        """Write ``result`` for the key in the caller's transaction: it commits with the effect."""
+        if self.previous is not None:
+            raise EffectLedgerError(
+                f"effect {self.key!r} is already recorded; return tx.previous instead of acting"
+            )
+        now = _sqlite_time(datetime.now(UTC))
+        # An upsert: an abandoned run_once claim on the same key may still be there.
+        self.connection.execute(
+            """INSERT INTO effects (key, state, result, claimed_at, recorded_at)
+               VALUES (?, 'recorded', ?, ?, ?)
+               ON CONFLICT (key) DO UPDATE
+                   SET state = 'recorded', result = excluded.result,
+                       recorded_at = excluded.recorded_at""",
+            (self.key, result, now, now),
         )
 
 

@@ -4,7 +4,10 @@
 replay sees the same tools even if a server has changed since. ``call_mcp_tool`` is one MCP tool
 call, under the same rules as ``run_tool``: bad input from the model (an unknown tool, malformed
 JSON) and errors the tool reports come back as a ``ToolOutcome`` with ``is_error=True`` for the
-model to read; a server that cannot be reached raises, and Temporal retries.
+model to read; a server that cannot be reached raises, and Temporal retries. The call's
+idempotency key goes to the server in the request ``_meta``; a ``side_effect`` tool (one whose
+annotations do not say read-only or idempotent) also runs inside the effects ledger, so a
+retried call gets the recorded answer even from a server that ignores the key.
 
 Servers are worker configuration (:func:`mcp_tools.servers_from_env`), looked up by name: their
 commands, URLs and credentials never enter workflow history.
@@ -13,6 +16,7 @@ commands, URLs and credentials never enter workflow history.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Mapping
 
 from pydantic import BaseModel
@@ -27,6 +31,7 @@ from contracts.tools import (
     ToolSchema,
     parse_arguments,
 )
+from effects import EffectLedger
 from mcp_tools.client import call_tool, list_tools
 from mcp_tools.servers import TOOL_NAME_SEPARATOR, McpServer
 
@@ -44,11 +49,20 @@ class ListMcpToolsInput(BaseModel):
 class McpActivities:
     """MCP activities over the servers this worker is configured with."""
 
-    def __init__(self, servers: Mapping[str, McpServer]) -> None:
+    def __init__(
+        self, servers: Mapping[str, McpServer], ledger: EffectLedger | None = None
+    ) -> None:
+        """
+        Args:
+            servers: The MCP servers this worker can reach, by name.
+            ledger: Guards ``side_effect`` calls; without one they rely on the server honouring
+                the idempotency key alone.
+        """
         for key, server in servers.items():
             if key != server.name:
                 raise ValueError(f"MCP server {server.name!r} is registered as {key!r}")
         self._servers = dict(servers)
+        self._ledger = ledger
 
     @activity.defn(name="list_mcp_tools")
     async def list_mcp_tools(self, request: ListMcpToolsInput) -> list[ToolSchema]:
@@ -98,8 +112,18 @@ class McpActivities:
             raw = parse_arguments(request.name, request.arguments)
         except InvalidArguments as err:
             return error(str(err))
-        async with heartbeating():
+
+        async def call() -> str:
             content, is_error = await call_tool(server, tool_name, raw, request.idempotency_key)
+            return json.dumps({"content": content, "is_error": is_error})
+
+        async with heartbeating():
+            if request.effect == "side_effect" and self._ledger is not None:
+                answer = (await self._ledger.run_once(request.idempotency_key, call)).result
+            else:
+                answer = await call()
+        decoded = json.loads(answer)
+        content, is_error = decoded["content"], decoded["is_error"]
         if is_error:
             return error(content)
         return ToolOutcome(call_id=request.call_id, name=request.name, content=content)

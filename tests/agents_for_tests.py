@@ -180,3 +180,46 @@ twin_gates = Agent(
 )
 
 TEST_AGENTS += [gatekeeper, twin_gates]
+
+
+def _ticket_round(view: ScriptView) -> ScriptedReply:
+    if view.turn == 0:
+        return ScriptedReply(
+            text="Opening a ticket.",
+            calls=[
+                ScriptedCall(
+                    "inventory__create_ticket", {"title": "Disk full", "body": "db-1 at 97%"}
+                )
+            ],
+        )
+    if view.turn == 1:
+        [created] = view.results("inventory__create_ticket")
+        ticket_id = created.content
+        return ScriptedReply(
+            text=f"Checking {ticket_id}.",
+            calls=[
+                ScriptedCall("inventory__get_ticket", {"ticket_id": ticket_id}),
+                ScriptedCall("inventory__close_ticket", {"ticket_id": ticket_id}),
+                ScriptedCall("inventory__explode", {}),  # as if injected: denied by policy
+            ],
+        )
+    return ScriptedReply(
+        text="Outcome: "
+        + " | ".join(f"{m.name}: {m.content}" for m in view.messages if m.role == "tool")
+    )
+
+
+ticketing = Agent(
+    name="test-ticketing",
+    description="Uses the tools of the 'inventory' MCP server under policy and approval.",
+    system_prompt="Handle the ticket.",
+    mcp_servers=["inventory"],
+    script=_ticket_round,
+    policy={
+        "inventory__close_ticket": ToolRule(action="require_approval", reason="closes a ticket"),
+        "inventory__explode": "deny",
+    },
+    approvals=ApprovalSettings(approvers=["alice"], timeout=timedelta(hours=1)),
+)
+
+TEST_AGENTS += [ticketing]

@@ -22,8 +22,12 @@ from temporalio.worker import Worker
 from activities.providers.base import ModelProvider
 from activities.providers.scripted import ScriptedProvider
 from agents import AgentRegistry, default_registry
+from mcp_tools import McpServer
 from runtime.devserver import find_temporal_cli
 from tests.agents_for_tests import TEST_AGENTS
+
+pytest_plugins = ["tests.mcp_fixtures"]
+"""The MCP server fixtures (``inventory``, ``stdio_inventory``, ``http_inventory``)."""
 
 
 @pytest.fixture(scope="session")
@@ -52,9 +56,12 @@ def task_queue() -> str:
 
 @pytest.fixture(autouse=True)
 def inventory_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Every test gets its own cloud inventory, so effects are counted per test."""
+    """Every test gets its own cloud inventory and effects ledger, so effects are counted per
+    test."""
     path = tmp_path / "inventory.db"
     monkeypatch.setenv("INVENTORY_DB", str(path))
+    monkeypatch.setenv("EFFECTS_DB", str(tmp_path / "effects.db"))
+    monkeypatch.delenv("EFFECTS_DSN", raising=False)
     yield path
 
 
@@ -74,6 +81,7 @@ async def running_worker(
     registry: AgentRegistry,
     providers: Mapping[str, ModelProvider] | None = None,
     status_search_attribute: bool = True,
+    mcp_servers: Mapping[str, McpServer] | None = None,
 ) -> AsyncIterator[Worker]:
     from worker import build_worker
 
@@ -83,6 +91,7 @@ async def running_worker(
         task_queue,
         registry=registry,
         providers=providers,
+        mcp_servers=mcp_servers if mcp_servers is not None else {},
         status_search_attribute=status_search_attribute,
     ) as worker:
         yield worker

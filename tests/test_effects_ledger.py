@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import sqlite3
 import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import timedelta
 from multiprocessing.synchronize import Barrier
@@ -20,8 +22,12 @@ from typing import Literal
 
 import psycopg
 import pytest
+from temporalio.testing import ActivityEnvironment
 
 import effects
+from activities.tools import ToolActivities
+from agents import AgentRegistry
+from contracts.tools import ToolRequest
 from effects import (
     DEFAULT_LEASE,
     EffectInProgress,
@@ -31,6 +37,7 @@ from effects import (
     PostgresEffectLedger,
     SqliteEffectLedger,
 )
+from tests.agents_for_tests import TRANSFERS
 from tests.postgres import postgres_dsn  # noqa: F401  (the fixture, found by pytest by name)
 
 RETRY_DEADLINE_S = 30.0
@@ -112,6 +119,7 @@ def test_public_api_is_pinned() -> None:
         "LedgerOutcome",
         "PostgresEffectLedger",
         "SqliteEffectLedger",
+        "SqliteEffectTransaction",
         "ledger_from_env",
     ]
 
@@ -418,3 +426,114 @@ async def test_transaction_without_record_rolls_back(
 
     assert await shipments(dsn, key) == 0
     assert await ledger.recorded(key) is None
+
+
+# --- the same-transaction path in SQLite -----------------------------------------------------
+
+
+def sqlite_ship(ledger: SqliteEffectLedger, key: str, item: str, *, crash: bool = False) -> str:
+    """An effect in the ledger's own SQLite file, recorded in the same transaction."""
+    with closing(sqlite3.connect(ledger.path, isolation_level=None)) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS shipments (id INTEGER PRIMARY KEY, item TEXT)")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            tx = ledger.join(conn, key)
+            if tx.previous is not None:
+                conn.execute("COMMIT")
+                return tx.previous
+            cursor = conn.execute("INSERT INTO shipments (item) VALUES (?)", (item,))
+            result = f"shipment {cursor.lastrowid} of {item}"
+            tx.record(result)
+            if crash:
+                raise RuntimeError("worker died before commit")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+
+
+def sqlite_shipments(ledger: SqliteEffectLedger) -> int:
+    with closing(sqlite3.connect(ledger.path)) as conn:
+        count: int = conn.execute("SELECT count(*) FROM shipments").fetchone()[0]
+        return count
+
+
+async def test_sqlite_join_commits_effect_and_record_together(tmp_path: Path, key: str) -> None:
+    """Proves ``join`` records the key inside the caller's transaction: a crash before commit
+    leaves neither effect nor record, the retry acts once, and every later attempt (by join or
+    by run_once) gets the recorded result."""
+    ledger = SqliteEffectLedger(tmp_path / "shop.db")
+
+    with pytest.raises(RuntimeError, match="worker died"):
+        sqlite_ship(ledger, key, "GPU quota", crash=True)
+    assert sqlite_shipments(ledger) == 0
+    assert await ledger.recorded(key) is None
+
+    result = sqlite_ship(ledger, key, "GPU quota")
+    assert sqlite_ship(ledger, key, "GPU quota") == result
+    assert await ledger.run_once(key, CountingEffect()) == LedgerOutcome(key, result, True)
+    assert sqlite_shipments(ledger) == 1
+
+
+def test_sqlite_join_refuses_misuse(tmp_path: Path, key: str) -> None:
+    """Proves ``join`` refuses a connection with no open transaction (the record would commit
+    on its own) and a connection to another database file (it would not commit with it)."""
+    ledger = SqliteEffectLedger(tmp_path / "shop.db")
+    with closing(sqlite3.connect(ledger.path, isolation_level=None)) as conn:
+        with pytest.raises(EffectLedgerError, match="open write transaction"):
+            ledger.join(conn, key)
+    with closing(sqlite3.connect(tmp_path / "other.db", isolation_level=None)) as conn:
+        conn.execute("BEGIN IMMEDIATE")
+        with pytest.raises(EffectLedgerError, match="not connected to this ledger's file"):
+            ledger.join(conn, key)
+
+
+async def test_sqlite_join_waits_out_a_live_run_once_claim(tmp_path: Path, key: str) -> None:
+    """Proves a live ``run_once`` claim on the key makes ``join`` raise EffectInProgress rather
+    than act alongside it."""
+    ledger = SqliteEffectLedger(tmp_path / "shop.db")
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def slow() -> str:
+        started.set()
+        await release.wait()
+        return "done"
+
+    running = asyncio.create_task(ledger.run_once(key, slow))
+    await started.wait()
+    with pytest.raises(EffectInProgress):
+        sqlite_ship(ledger, key, "GPU quota")
+    release.set()
+    await running
+
+
+# --- the ledger inside run_tool -----------------------------------------------------------------
+
+
+async def test_run_tool_runs_a_side_effect_tool_once_per_key(
+    tmp_path: Path, registry: AgentRegistry
+) -> None:
+    """Proves ``run_tool`` wraps a side-effect tool that does not enforce its key (the test
+    ``transfer``) in the ledger: a second activity attempt with the same idempotency key (a
+    retry after a crash) returns the first result and moves no money; a new key acts."""
+    TRANSFERS.clear()
+    activities = ToolActivities(registry, SqliteEffectLedger(tmp_path / "effects.db"))
+    env = ActivityEnvironment()
+
+    def request(key: str) -> ToolRequest:
+        return ToolRequest(
+            agent="test-gatekeeper",
+            call_id="call_0",
+            name="transfer",
+            arguments='{"amount": 10, "to": "acct-1"}',
+            idempotency_key=key,
+            step=1,
+        )
+
+    first = await env.run(activities.run_tool, request("wf/run/tool/1/call_0"))
+    retry = await env.run(activities.run_tool, request("wf/run/tool/1/call_0"))
+    other = await env.run(activities.run_tool, request("wf/run/tool/2/call_0"))
+
+    assert first.content == retry.content == other.content == "sent 10 to acct-1"
+    assert [entry[0] for entry in TRANSFERS] == ["wf/run/tool/1/call_0", "wf/run/tool/2/call_0"]

@@ -9,13 +9,7 @@ tool's answer. The activities run in ``ActivityEnvironment``, without a Temporal
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,6 +18,7 @@ from temporalio.testing import ActivityEnvironment
 
 import mcp_tools
 from contracts.tools import ToolOutcome, ToolRequest
+from effects import SqliteEffectLedger
 from mcp_tools import (
     ListMcpToolsInput,
     McpActivities,
@@ -33,89 +28,9 @@ from mcp_tools import (
     list_tools,
     servers_from_env,
 )
+from tests.mcp_fixtures import Inventory, free_port
 
 pytestmark = pytest.mark.timeout(60)
-
-SERVER_SCRIPT = Path(__file__).parent / "mcp_servers" / "inventory_server.py"
-SERVER_STARTUP_SECONDS = 20.0
-
-
-@dataclass(frozen=True)
-class Inventory:
-    """A running inventory MCP server and the file where it records tickets."""
-
-    server: McpServer
-    tickets_file: Path
-
-    def tickets(self) -> list[dict[str, object]]:
-        if not self.tickets_file.exists():
-            return []
-        return [json.loads(line) for line in self.tickets_file.read_text().splitlines()]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@pytest.fixture
-def http_inventory(tmp_path: Path) -> Iterator[Inventory]:
-    """The server as its own process on streamable HTTP; stopped after the test."""
-    tickets_file = tmp_path / "tickets.jsonl"
-    port = free_port()
-    log = (tmp_path / "http_server.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, str(SERVER_SCRIPT), "--transport", "http", "--port", str(port)],
-        env={**os.environ, "TICKETS_FILE": str(tickets_file)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + SERVER_STARTUP_SECONDS
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(
-                    f"MCP server exited: {(tmp_path / 'http_server.log').read_text()}"
-                )
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        server = McpServer(name="inventory", transport="http", url=f"http://127.0.0.1:{port}/mcp")
-        yield Inventory(server, tickets_file)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-
-
-@pytest.fixture
-def stdio_inventory(tmp_path: Path) -> Inventory:
-    """The server spawned by the client over stdio, once per connection."""
-    tickets_file = tmp_path / "tickets.jsonl"
-    server = McpServer(
-        name="inventory",
-        transport="stdio",
-        command=sys.executable,
-        args=[str(SERVER_SCRIPT)],
-        env={"TICKETS_FILE": str(tickets_file)},
-    )
-    return Inventory(server, tickets_file)
-
-
-@pytest.fixture(params=["stdio", "http"])
-def inventory(request: pytest.FixtureRequest) -> Inventory:
-    fixture: Inventory = request.getfixturevalue(f"{request.param}_inventory")
-    return fixture
 
 
 def tool_request(name: str, arguments: str, key: str = "wf-1/run-1/tool/0/call_0") -> ToolRequest:
@@ -427,3 +342,27 @@ def test_public_api() -> None:
         "list_tools",
         "servers_from_env",
     ]
+
+
+async def test_call_mcp_tool_guards_side_effects_with_the_ledger(
+    stdio_inventory: Inventory, tmp_path: Path
+) -> None:
+    """A ``side_effect`` MCP call runs inside the effects ledger: a retry with the same key is
+    answered from the ledger without reaching the server; a read-only call is not recorded."""
+    ledger = SqliteEffectLedger(tmp_path / "effects.db")
+    activities = McpActivities({"inventory": stdio_inventory.server}, ledger)
+    env = ActivityEnvironment()
+    create = tool_request(
+        "inventory__create_ticket", '{"title": "Disk full", "body": "db-1"}', key="k-create"
+    ).model_copy(update={"effect": "side_effect"})
+    read = tool_request("inventory__get_ticket", '{"ticket_id": "T-1"}', key="k-read")
+
+    first = await env.run(activities.call_mcp_tool, create)
+    stdio_inventory.tickets_file.unlink()  # a retry that reached the server would recreate it
+    retry = await env.run(activities.call_mcp_tool, create)
+    assert first.content == retry.content == "T-1"
+    assert not stdio_inventory.tickets_file.exists()
+    assert await ledger.recorded("k-create") is not None
+
+    await env.run(activities.call_mcp_tool, read)
+    assert await ledger.recorded("k-read") is None

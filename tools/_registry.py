@@ -50,6 +50,11 @@ class Tool:
     args_model: type[BaseModel]
     function: ToolFunction
     effect: ToolEffect = "read_only"
+    enforces_key: bool = False
+    """True when the tool itself makes its effect happen once per ``ctx.idempotency_key`` (in
+    the effect's own transaction, see ``effects.SqliteEffectLedger.join``, or by passing the key
+    to a system that deduplicates). Otherwise ``run_tool`` wraps a ``side_effect`` tool in the
+    effects ledger (``EffectLedger.run_once``)."""
 
     def schema(self) -> ToolSchema:
         parameters = self.args_model.model_json_schema()
@@ -84,6 +89,7 @@ def tool(
     *,
     effect: ToolEffect = "read_only",
     description: str | None = None,
+    enforces_key: bool = False,
 ) -> Callable[[ToolFunction], Tool]:
     """Turn ``fn(args: SomeModel, ctx: ToolContext)`` into a ``Tool``.
 
@@ -91,6 +97,8 @@ def tool(
         name: Name the model calls the tool by; defaults to the function name.
         effect: What the tool does to the world (see ``ToolEffect``).
         description: What the model is told; defaults to the function's docstring.
+        enforces_key: The tool deduplicates by ``ctx.idempotency_key`` itself, so ``run_tool``
+            does not wrap it in the effects ledger (see ``Tool.enforces_key``).
     """
 
     def wrap(function: ToolFunction) -> Tool:
@@ -115,6 +123,7 @@ def tool(
             args_model=args_model,
             function=function,
             effect=effect,
+            enforces_key=enforces_key,
         )
 
     return wrap

@@ -1,15 +1,17 @@
 """FinOps tools over the local cloud inventory (``tools.inventory``).
 
 Four read-only tools find and explain a cost spike; two side-effect tools act on it. Each
-side-effect tool writes its effect and the record of its idempotency key in one SQLite
-transaction, so a retried call (same key) returns what the first attempt did instead of doing it
-again, even if the first attempt's worker died right after committing.
+side-effect tool holds its idempotency key in the effects ledger *inside* the inventory's own
+transaction (``SqliteEffectLedger.join``): the effect and its ledger row commit together, so a
+retried call (same key) returns what the first attempt did instead of doing it again, even if
+the first attempt's worker died right after committing.
 
 All dates are relative to ``inventory.REFERENCE_DATE``, which the tools treat as today.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from contextlib import closing
@@ -19,6 +21,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from effects import SqliteEffectLedger, SqliteEffectTransaction
 from tools import inventory
 from tools._registry import ToolContext, ToolError, tool
 
@@ -43,6 +46,19 @@ def _connect() -> sqlite3.Connection:
                 inventory.ensure_seeded(path)
                 _seeded.add(path)
     return inventory.connect(path)
+
+
+def _hold_key(conn: sqlite3.Connection, ctx: ToolContext) -> SqliteEffectTransaction:
+    """The call's idempotency key, held in the effects ledger inside conn's open transaction."""
+    return SqliteEffectLedger(inventory.db_path()).join(conn, ctx.idempotency_key)
+
+
+def _replay(tx: SqliteEffectTransaction) -> dict[str, Any] | None:
+    """What an earlier attempt of this call returned, marked as a suppressed duplicate."""
+    if tx.previous is None:
+        return None
+    outcome: dict[str, Any] = json.loads(tx.previous)
+    return outcome | {"duplicate_suppressed": True}
 
 
 def _now() -> str:
@@ -273,18 +289,18 @@ class NotifyOwnerArgs(BaseModel):
     )
 
 
-def _notification(row: sqlite3.Row, *, duplicate: bool) -> dict[str, Any]:
+def _notification(row: sqlite3.Row) -> dict[str, Any]:
     return {
         "notification_id": row["id"],
         "recipient": row["recipient"],
         "channel": row["channel"],
         "subject": row["subject"],
         "sent_at": row["sent_at"],
-        "duplicate_suppressed": duplicate,
+        "duplicate_suppressed": False,
     }
 
 
-@tool(effect="side_effect")
+@tool(effect="side_effect", enforces_key=True)
 def notify_owner(args: NotifyOwnerArgs, ctx: ToolContext) -> dict[str, Any]:
     """Send a notification to a resource owner by email or Slack direct message.
 
@@ -292,12 +308,11 @@ def notify_owner(args: NotifyOwnerArgs, ctx: ToolContext) -> dict[str, Any]:
     are about to do before you act on their resource.
     """
     with closing(_connect()) as conn, inventory.transaction(conn):
-        recorded = conn.execute(
-            "SELECT * FROM notifications WHERE idempotency_key = ?", (ctx.idempotency_key,)
-        ).fetchone()
-        if recorded is not None:
+        tx = _hold_key(conn, ctx)
+        replayed = _replay(tx)
+        if replayed is not None:
             # A retry of a call that already sent: report that send, do not send again.
-            return _notification(recorded, duplicate=True)
+            return replayed
         # A model can hallucinate an address; only people the inventory knows get messages.
         owner = conn.execute(
             "SELECT owner_name FROM teams WHERE owner_email = ? COLLATE NOCASE",
@@ -326,7 +341,9 @@ def notify_owner(args: NotifyOwnerArgs, ctx: ToolContext) -> dict[str, Any]:
         sent = conn.execute(
             "SELECT * FROM notifications WHERE id = ?", (cursor.lastrowid,)
         ).fetchone()
-        return _notification(sent, duplicate=False) | {"owner_name": owner["owner_name"]}
+        outcome = _notification(sent) | {"owner_name": owner["owner_name"]}
+        tx.record(json.dumps(outcome))
+        return outcome
 
 
 class StopClusterArgs(BaseModel):
@@ -347,7 +364,7 @@ _STOP = "stop"
 _STOP_NOOP = "stop_noop_already_stopped"
 
 
-def _stop_outcome(resource: sqlite3.Row, action: sqlite3.Row, *, duplicate: bool) -> dict[str, Any]:
+def _stop_outcome(resource: sqlite3.Row, action: sqlite3.Row) -> dict[str, Any]:
     stopped_now = action["action"] == _STOP
     return {
         "cluster_id": resource["id"],
@@ -355,7 +372,7 @@ def _stop_outcome(resource: sqlite3.Row, action: sqlite3.Row, *, duplicate: bool
         "status": "stopped",
         "stopped_by_this_call": stopped_now,
         "already_stopped": not stopped_now,
-        "duplicate_suppressed": duplicate,
+        "duplicate_suppressed": False,
         "action_id": action["id"],
         "performed_at": action["performed_at"],
         "reason": action["reason"],
@@ -364,7 +381,7 @@ def _stop_outcome(resource: sqlite3.Row, action: sqlite3.Row, *, duplicate: bool
     }
 
 
-@tool(effect="side_effect")
+@tool(effect="side_effect", enforces_key=True)
 def stop_cluster(args: StopClusterArgs, ctx: ToolContext) -> dict[str, Any]:
     """Stop (scale to zero) a running Kubernetes cluster. Nothing is deleted; it can be restarted.
 
@@ -372,12 +389,11 @@ def stop_cluster(args: StopClusterArgs, ctx: ToolContext) -> dict[str, Any]:
     its owner has been notified. Returns the savings per day.
     """
     with closing(_connect()) as conn, inventory.transaction(conn):
-        recorded = conn.execute(
-            "SELECT * FROM actions WHERE idempotency_key = ?", (ctx.idempotency_key,)
-        ).fetchone()
-        if recorded is not None:
+        tx = _hold_key(conn, ctx)
+        replayed = _replay(tx)
+        if replayed is not None:
             # A retry of a call that already acted: return its outcome, act on nothing.
-            return _stop_outcome(_resource(conn, recorded["resource_id"]), recorded, duplicate=True)
+            return replayed
         cluster = _resource(conn, args.cluster_id)
         if cluster["kind"] != "k8s_cluster":
             raise ToolError(
@@ -396,7 +412,9 @@ def stop_cluster(args: StopClusterArgs, ctx: ToolContext) -> dict[str, Any]:
             (ctx.idempotency_key, cluster["id"], action, args.reason, _now()),
         )
         row = conn.execute("SELECT * FROM actions WHERE id = ?", (cursor.lastrowid,)).fetchone()
-        return _stop_outcome(cluster, row, duplicate=False)
+        outcome = _stop_outcome(cluster, row)
+        tx.record(json.dumps(outcome))
+        return outcome
 
 
 FINOPS_TOOLS = (

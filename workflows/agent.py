@@ -53,7 +53,8 @@ with workflow.unsafe.imports_passed_through():
         PolicyRecord,
     )
     from contracts.approvals import PolicyRecordAction as PolicyAction
-    from contracts.tools import InvalidArguments, parse_arguments
+    from contracts.tools import InvalidArguments, ToolSchema, parse_arguments
+    from mcp_tools.activities import ListMcpToolsInput, McpActivities
     from workflows import policies
     from workflows.approvals import ApprovalDesk, InvalidDecision, argument_refusal
     from workflows.keys import escalation_key, model_call_key, tool_call_key
@@ -98,11 +99,14 @@ class AgentWorkflow:
         self._recent_steps: list[StepView] = []
         self._desk = ApprovalDesk()
         self._policy_records: list[PolicyRecord] = []
+        self._mcp_tools: frozenset[str] = frozenset()
 
     @workflow.run
     async def run(self, input: AgentInput) -> AgentResult:
         self._agent = input.agent
         spec = await self._load_agent(input)
+        if spec.mcp_servers:
+            spec = await self._with_mcp_tools(spec)
         self._spec = spec
         self._set_search_status("running")
         self._messages.append(UserMessage(text=input.task))
@@ -202,6 +206,39 @@ class AgentWorkflow:
                 failure_message(err), type="AgentNotAvailable", non_retryable=True
             ) from err
 
+    async def _with_mcp_tools(self, spec: AgentSpec) -> AgentSpec:
+        """The spec with its MCP servers' tools added, listed once for this run.
+
+        The listing is an activity, so its result is in history: a replay, or a worker that
+        resumes the run, sees the tools this run started with even if a server changed since.
+        """
+        try:
+            listed: list[ToolSchema] = await workflow.execute_activity_method(
+                McpActivities.list_mcp_tools,
+                ListMcpToolsInput(servers=spec.mcp_servers),
+                activity_id="list-mcp-tools",
+                start_to_close_timeout=policies.LIST_MCP_TOOLS_TIMEOUT,
+                heartbeat_timeout=policies.LIST_MCP_TOOLS_HEARTBEAT_TIMEOUT,
+                retry_policy=policies.LIST_MCP_TOOLS_RETRY,
+            )
+        except ActivityError as err:
+            self._status = "failed"
+            raise ApplicationError(
+                f"could not list the tools of MCP servers {spec.mcp_servers!r}: "
+                f"{failure_message(err)}",
+                type="McpToolsUnavailable",
+                non_retryable=True,
+            ) from err
+        own = {t.name for t in spec.tools}
+        offered = [
+            t
+            for t in listed
+            if t.name not in own
+            and (t.name not in spec.policy or spec.policy[t.name].action != "deny")
+        ]
+        self._mcp_tools = frozenset(t.name for t in offered)
+        return spec.model_copy(update={"tools": [*spec.tools, *offered]})
+
     async def _loop(self, spec: AgentSpec) -> RunStatus:
         while self._steps < spec.max_steps:
             self._steps += 1
@@ -275,7 +312,8 @@ class AgentWorkflow:
                 f"tool {call.name!r} is not allowed for this agent and was not run"
                 + (f": {rule.reason}" if rule.reason else "")
             )
-        if call.name not in {t.name for t in spec.tools}:
+        schema = next((t for t in spec.tools if t.name == call.name), None)
+        if schema is None:
             available = ", ".join(t.name for t in spec.tools) or "none"
             return refuse(f"unknown tool {call.name!r}; available tools: {available}")
         arguments = call.arguments
@@ -302,7 +340,9 @@ class AgentWorkflow:
         record.idempotency_key = tool_call_key(step, call.id)
         try:
             outcome = await workflow.execute_activity_method(
-                ToolActivities.run_tool,
+                McpActivities.call_mcp_tool
+                if call.name in self._mcp_tools
+                else ToolActivities.run_tool,
                 ToolRequest(
                     agent=spec.name,
                     call_id=call.id,
@@ -310,6 +350,7 @@ class AgentWorkflow:
                     arguments=arguments,
                     idempotency_key=record.idempotency_key,
                     step=step,
+                    effect=schema.effect,
                 ),
                 activity_id=f"tool-{step}-{call.id}",
                 start_to_close_timeout=policies.TOOL_CALL_TIMEOUT,

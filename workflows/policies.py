@@ -34,6 +34,17 @@ TOOL_CALL_RETRY = RetryPolicy(
 """Tool errors the model should see are results, not failures; this covers crashes and
 transient faults. After the last attempt the model is told the tool failed."""
 
+LIST_MCP_TOOLS_TIMEOUT = timedelta(minutes=1)
+LIST_MCP_TOOLS_HEARTBEAT_TIMEOUT = timedelta(seconds=10)
+LIST_MCP_TOOLS_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=5,
+)
+"""A server that stays unreachable through these attempts fails the run with a clear error
+rather than leaving it waiting with no tools."""
+
 NOTIFY_TIMEOUT = timedelta(seconds=30)
 NOTIFY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
