@@ -156,3 +156,121 @@ async def test_kill9_worker_mid_run_new_worker_finishes_without_repeating_model_
         status = db.execute("SELECT status FROM resources WHERE id = 'gpu-train-7'").fetchone()[0]
     assert stops == 1
     assert status == "stopped"
+
+
+CHAOS_RUNS = 4
+CHAOS_KILLS = 5
+
+
+def effect_journal(path: Path) -> list[tuple[str, str, bool]]:
+    """(event, idempotency key, duplicate_suppressed) per line of the chaos agent's journal."""
+    if not path.exists():
+        return []
+    entries = []
+    for line in path.read_text().splitlines():
+        event, key, *rest = line.split()
+        entries.append((event, key, rest == ["True"]))
+    return entries
+
+
+def effect_in_flight(path: Path) -> bool:
+    """Whether some attempt committed its effect and has not reported back yet."""
+    open_keys: Counter[str] = Counter()
+    for event, key, _ in effect_journal(path):
+        open_keys[key] += 1 if event == "committed" else -1
+    return any(count > 0 for count in open_keys.values())
+
+
+async def test_concurrent_runs_survive_repeated_kill9_with_each_effect_exactly_once(
+    client: Client,
+    task_queue: str,
+    worker_env: dict[str, str],
+    workers: list[WorkerProcess],
+    tmp_path: Path,
+) -> None:
+    """Several flagship runs at once; the worker is killed -9 again and again at the worst
+    moment (a side effect committed, its activity not yet reported) and replaced. Every run
+    completes, and in the inventory, the system that performed the effects, each run sent
+    exactly one notification and recorded exactly one stop action, and the idle cluster was
+    stopped exactly once overall."""
+    journal = tmp_path / "effects.journal"
+    env = {
+        **worker_env,
+        "DURABLE_AGENTS_MODULES": "tests.chaos_agents",
+        "CHAOS_EFFECTS_JOURNAL": str(journal),
+        "SCRIPTED_MODEL_LATENCY_MS": "200",
+    }
+    workers.append(WorkerProcess(env, tmp_path / "worker-0.log"))
+    await wait_for_poller(client, task_queue)
+    handles = [
+        await client.start_workflow(
+            "AgentWorkflow",
+            AgentInput(agent="finops-chaos", task="Why did the bill spike? Act on it."),
+            id=f"chaos-{i}-{uuid.uuid4()}",
+            task_queue=task_queue,
+            result_type=AgentResult,
+        )
+        for i in range(CHAOS_RUNS)
+    ]
+    results: dict[str, AgentResult] = {}
+    kills = 0
+
+    async def approve_pending() -> None:
+        for handle in handles:
+            if handle.id in results:
+                continue
+            try:
+                view = await handle.query("status", result_type=AgentStatusView)
+            except Exception:  # no worker to answer right now: try on the next round
+                continue
+            for approval in view.pending_approvals:
+                await handle.signal(
+                    "approve", ApprovalSignal(approval_id=approval.id, approver="chaos-test")
+                )
+
+    async def collect() -> None:
+        for handle in handles:
+            if handle.id not in results:
+                try:
+                    results[handle.id] = await asyncio.wait_for(handle.result(), timeout=0.05)
+                except TimeoutError:
+                    pass
+
+    async with asyncio.timeout(400):
+        while len(results) < len(handles):
+            if kills < CHAOS_KILLS and effect_in_flight(journal):
+                workers[-1].kill9()
+                kills += 1
+                workers.append(WorkerProcess(env, tmp_path / f"worker-{kills}.log"))
+            await approve_pending()
+            await collect()
+            await asyncio.sleep(0.1)
+
+    entries = effect_journal(journal)
+    attempts_after_kill = sum(1 for event, _, dup in entries if event == "committed" and dup)
+    with inventory.connect(Path(worker_env["INVENTORY_DB"])) as db:
+        notifications = Counter(
+            key.split("/")[0] for (key,) in db.execute("SELECT idempotency_key FROM notifications")
+        )
+        actions = Counter(
+            key.split("/")[0] for (key,) in db.execute("SELECT idempotency_key FROM actions")
+        )
+        stops = db.execute("SELECT COUNT(*) FROM actions WHERE action = 'stop'").fetchone()[0]
+        status = db.execute("SELECT status FROM resources WHERE id = 'gpu-train-7'").fetchone()[0]
+    print(
+        f"\ncrash test: runs={len(handles)} kills={kills} (each with an effect committed and "
+        f"unreported) attempts answered from the ledger={attempts_after_kill} "
+        f"notifications expected={len(handles)} performed={sum(notifications.values())} "
+        f"stop actions expected={len(handles)} performed={sum(actions.values())} "
+        f"clusters stopped expected=1 performed={stops}"
+    )
+    assert kills == CHAOS_KILLS
+    assert attempts_after_kill >= 1  # the kills did land between effect and report
+    for handle in handles:
+        result = results[handle.id]
+        assert result.status == "completed", result
+        assert not [c for c in result.tool_calls if c.is_error], result.tool_calls
+        assert notifications[handle.id] == 1, notifications
+        assert actions[handle.id] == 1, actions
+    assert stops == 1
+    assert status == "stopped"

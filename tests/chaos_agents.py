@@ -1,0 +1,53 @@
+"""``finops-chaos``: the flagship agent with its side effects held open, for crash tests.
+
+Worker processes load it with ``DURABLE_AGENTS_MODULES=tests.chaos_agents``. Each side-effecting
+tool runs the real flagship tool (which commits its effect and its ledger row in one
+transaction), writes ``committed <key> <duplicate_suppressed>`` to ``$CHAOS_EFFECTS_JOURNAL``,
+then keeps the activity open for ``CHAOS_HOLD_SECONDS`` before reporting. A kill -9 in that hold
+lands in the hardest window: the effect is done, Temporal has not heard about it, and the retry
+must not do it again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from typing import Any
+
+from agents.finops import finops
+from tools import Tool, ToolContext
+
+CHAOS_HOLD_SECONDS = 3.0
+
+
+def _journal(line: str) -> None:
+    path = os.environ.get("CHAOS_EFFECTS_JOURNAL")
+    if path:
+        with open(path, "a") as journal:
+            journal.write(line + "\n")
+
+
+def held_open(tool: Tool) -> Tool:
+    """``tool``, reporting its effect to the journal and holding the activity open after it."""
+    run = tool.function
+
+    def function(args: Any, ctx: ToolContext) -> Any:
+        result = run(args, ctx)  # sync flagship tools: this is the committed effect
+        duplicate = bool(json.loads(json.dumps(result)).get("duplicate_suppressed"))
+        _journal(f"committed {ctx.idempotency_key} {duplicate}")
+        time.sleep(CHAOS_HOLD_SECONDS)
+        _journal(f"returned {ctx.idempotency_key}")
+        return result
+
+    return dataclasses.replace(tool, function=function)
+
+
+finops_chaos = dataclasses.replace(
+    finops,
+    name="finops-chaos",
+    description="The flagship with its side effects held open for kill -9 tests.",
+    tools=tuple(held_open(t) if t.effect == "side_effect" else t for t in finops.tools),
+    order=1000,
+)
