@@ -43,6 +43,7 @@ typecheck: install
 
 bench: install
 	$(BIN)/python -m bench.step_overhead
+	$(BIN)/python -m bench.approval_latency
 
 server-stop: install
 	$(BIN)/python starter.py server stop

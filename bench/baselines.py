@@ -48,3 +48,20 @@ bench_agent = Agent(
     max_steps=1_000,
     script=sequence(ScriptedReply(calls=[ScriptedCall("bench_tool")])),
 )
+
+
+@tool(effect="idempotent")
+def bench_gated_tool(args: NoArgs, ctx: ToolContext) -> str:
+    """Does nothing, once a human has approved it."""
+    return "ok"
+
+
+gated_bench_agent = Agent(
+    name="bench-gated",
+    description="One approval-gated no-op tool call, then done (benchmark only).",
+    system_prompt="Benchmark.",
+    tools=[bench_gated_tool],
+    max_steps=3,
+    script=sequence(ScriptedReply(calls=[ScriptedCall("bench_gated_tool")]), ScriptedReply("done")),
+    policy={"bench_gated_tool": "require_approval"},
+)
