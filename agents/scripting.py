@@ -33,6 +33,10 @@ class ScriptView:
     """The conversation as a script sees it."""
 
     messages: Sequence[Message]
+    step: int = 0
+    """The run's model-call number (``ModelRequest.step``): 1 on the first call. Unlike ``turn``
+    it still counts every call when context management sends only the recent messages. 0 when
+    the view was built outside a model call."""
 
     @property
     def task(self) -> str:
@@ -43,7 +47,8 @@ class ScriptView:
 
     @property
     def turn(self) -> int:
-        """How many replies the model has given so far (0 on the first call)."""
+        """How many replies the model has given so far (0 on the first call), counted in the
+        messages the view holds: under a truncating context policy, use ``step`` instead."""
         return sum(isinstance(m, AssistantMessage) for m in self.messages)
 
     def results(self, tool_name: str) -> list[ToolResultMessage]:

@@ -23,6 +23,10 @@ class ModelRequest(BaseModel):
     idempotency_key: str
     """Sent as the ``Idempotency-Key`` header; identical on every attempt of this call."""
     step: int
+    purpose: Literal["turn", "summary"] = "turn"
+    """``turn``: the agent's next move. ``summary``: a context-window summary of earlier turns
+    (``conversation.summary_request``), which the offline scripted model answers without the
+    agent's script."""
 
 
 class ModelResponse(BaseModel):

@@ -22,12 +22,58 @@ from temporalio.exceptions import ApplicationError
 from agents import AgentRegistry, ScriptView
 from contracts.messages import ToolCall, Usage
 from contracts.model import ModelRequest, ModelResponse
+from conversation.summary import read_summary_request
 
 CHARS_PER_TOKEN = 4
+
+SUMMARY_LINE_CHARS = 200
+"""How much of each folded message the extractive summary keeps, on one line."""
+SUMMARY_MAX_LINES = 60
+"""The extractive summary keeps this many of its latest lines, so it never grows unbounded."""
+SUMMARY_MAX_CHARS = 12_000
+"""And at most this many UTF-8 bytes (fewer when the request's ``max_tokens`` asks for less)."""
 
 
 def estimate_tokens(text: str) -> int:
     return max(1, len(text) // CHARS_PER_TOKEN) if text else 0
+
+
+def extractive_summary(request: ModelRequest) -> str:
+    """The scripted model's answer to a ``purpose == "summary"`` request.
+
+    No model and no script: the previous summary's lines, then one line per folded message (who
+    said it, then the start of what it said), keeping only the latest lines that fit
+    ``SUMMARY_MAX_LINES`` and the smaller of ``SUMMARY_MAX_CHARS`` and ``max_tokens`` worth of
+    text. Deterministic, so a scripted run with a summarizing context policy replays the same.
+    """
+    folded = read_summary_request(request)
+    lines = [line for line in folded.previous_summary.splitlines() if line.strip()]
+    lines += [
+        _one_line(f"- {entry.header}: {entry.body}", SUMMARY_LINE_CHARS) for entry in folded.entries
+    ]
+    lines = lines[-SUMMARY_MAX_LINES:]
+    limit = min(SUMMARY_MAX_CHARS, request.max_tokens * CHARS_PER_TOKEN)
+    size = sum(len(line.encode()) + 1 for line in lines) - 1
+    while lines and size > limit:
+        size -= len(lines.pop(0).encode()) + 1
+    return "\n".join(lines)
+
+
+def _one_line(text: str, limit: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def _summary_response(request: ModelRequest) -> ModelResponse:
+    text = extractive_summary(request)
+    prompt_text = request.system + "".join(m.model_dump_json() for m in request.messages)
+    return ModelResponse(
+        text=text,
+        usage=Usage(input_tokens=estimate_tokens(prompt_text), output_tokens=estimate_tokens(text)),
+        cost_usd=0.0,
+        stop_reason="end_turn",
+        model="scripted",
+    )
 
 
 class ScriptedProvider:
@@ -59,6 +105,8 @@ class ScriptedProvider:
                 journal.write(request.idempotency_key + "\n")
         if self._latency:
             await asyncio.sleep(self._latency)
+        if request.purpose == "summary":
+            return _summary_response(request)
         if request.agent not in self._registry:
             raise ApplicationError(
                 f"unknown agent {request.agent!r}", type="UnknownAgent", non_retryable=True
@@ -70,7 +118,7 @@ class ScriptedProvider:
                 type="NoScript",
                 non_retryable=True,
             )
-        reply = agent.script(ScriptView(messages=request.messages))
+        reply = agent.script(ScriptView(messages=request.messages, step=request.step))
         calls = [
             ToolCall(
                 id=f"call_{request.step}_{index}",
