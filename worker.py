@@ -26,6 +26,7 @@ from activities.tools import ToolActivities
 from agents import AgentRegistry, default_registry
 from effects import EffectLedger, ledger_from_env
 from mcp_tools import McpActivities, McpServer, servers_from_env
+from payload_storage import close_storage
 from runtime.client import connect
 from runtime.search_attributes import ensure_agent_status_attribute
 from runtime.settings import TemporalSettings
@@ -120,6 +121,7 @@ async def main() -> None:
         )
         await stop.wait()
         log.info("shutting down: waiting up to %s for running activities", GRACEFUL_SHUTDOWN)
+    await close_storage(client.data_converter.external_storage)
     log.info("worker stopped")
 
 

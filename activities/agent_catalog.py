@@ -96,6 +96,8 @@ def build_spec(
         ],
         policy=rules,
         approvals=agent.approvals,
+        context=agent.context,
+        continue_as_new_after_steps=agent.continue_as_new_after_steps,
         mcp_servers=list(agent.mcp_servers),
         status_search_attribute=status_search_attribute,
     )

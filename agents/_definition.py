@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from agents.scripting import Script
 from contracts.approvals import ApprovalSettings, PolicyAction, ToolRule
+from contracts.context import ContextPolicy
 from tools import Tool
 
 
@@ -38,6 +39,11 @@ class Agent:
     and a call to one is refused without running anything."""
     approvals: ApprovalSettings = field(default_factory=ApprovalSettings)
     """Approvers, deadlines, escalation and the default for gated calls."""
+    context: ContextPolicy = field(default_factory=ContextPolicy)
+    """How much of the conversation each model call sends (see ``ContextPolicy``)."""
+    continue_as_new_after_steps: int | None = None
+    """Start a fresh workflow history every this many steps (it also happens whenever Temporal
+    suggests it); the run carries on unchanged."""
     mcp_servers: Sequence[str] = ()
     """Names of MCP servers configured on the worker (``MCP_SERVERS``, see
     ``mcp_tools.servers_from_env``) whose tools this agent gets, as ``<server>__<tool>``. They

@@ -41,7 +41,7 @@ Channel = Literal["signal", "update"]
 
 async def wait_pending(handle: WorkflowHandle[object, AgentResult]) -> str:
     while True:
-        view = await handle.query("status", result_type=AgentStatusView)
+        view: AgentStatusView = await handle.query("status", result_type=AgentStatusView)
         if view.pending_approvals:
             return view.pending_approvals[0].id
         await asyncio.sleep(0.01)

@@ -11,8 +11,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from contracts.approvals import ApprovalRecord, ApprovalSettings, PolicyRecord, ToolRule
-from contracts.messages import Usage
-from contracts.tools import ToolSchema
+from contracts.context import ContextPolicy, ContextState
+from contracts.messages import Message, ToolCall, Usage
+from contracts.tools import ToolOutcome, ToolSchema
 
 RunStatus = Literal["running", "completed", "max_steps", "cancelled", "failed"]
 Phase = Literal["starting", "calling_model", "running_tools", "awaiting_approval", "finished"]
@@ -29,6 +30,13 @@ class AgentInput(BaseModel):
     otherwise the offline ``scripted`` model."""
     max_steps: int | None = Field(default=None, ge=1, le=100_000)
     """Upper bound on model calls; default: the agent's own limit."""
+    context: ContextPolicy | None = None
+    """Context-window strategy for this run; default: the agent's own."""
+    continue_as_new_after_steps: int | None = Field(default=None, ge=1)
+    """Start a fresh history after this many steps; default: the agent's setting, else only
+    when Temporal suggests it (history near 4 MiB / 4,096 events)."""
+    carry: CarriedRun | None = None
+    """Set by the workflow itself when it continues as new; starters leave it out."""
 
 
 class ToolCallRecord(BaseModel):
@@ -84,6 +92,8 @@ class AgentSpec(BaseModel):
     policy: dict[str, ToolRule] = Field(default_factory=dict)
     """Tool name -> rule; tools not listed are allowed."""
     approvals: ApprovalSettings = Field(default_factory=ApprovalSettings)
+    context: ContextPolicy = Field(default_factory=ContextPolicy)
+    continue_as_new_after_steps: int | None = None
     mcp_servers: list[str] = Field(default_factory=list)
     """MCP servers (by name, configured on the worker) whose tools the run lists at its start."""
     status_search_attribute: bool = False
@@ -101,9 +111,14 @@ class AgentResult(BaseModel):
     agent: str
     model: str
     tool_calls: list[ToolCallRecord] = Field(default_factory=list)
+    """The latest tool calls (at most ``RECORDS_KEPT``), oldest first; all are in history."""
     approvals: list[ApprovalRecord] = Field(default_factory=list)
     policy_decisions: list[PolicyRecord] = Field(default_factory=list)
     error: str | None = None
+    tool_calls_total: int = 0
+    """Tool calls over the whole run, including those no longer listed in ``tool_calls``."""
+    runs: int = 1
+    """Workflow runs in the continue-as-new chain that produced this result."""
 
 
 class AgentStatusView(BaseModel):
@@ -122,3 +137,42 @@ class AgentStatusView(BaseModel):
     recent_steps: list[StepView] = Field(default_factory=list)
     """The latest steps (at most ``RECENT_STEPS_SHOWN``), oldest first."""
     pending_approvals: list[PendingApproval] = Field(default_factory=list)
+    runs: int = 1
+    """Workflow runs so far in this run's continue-as-new chain."""
+
+
+class ResumeStep(BaseModel):
+    """A step whose tool calls were in progress when the run continued as new."""
+
+    calls: list[ToolCall]
+    """Every call the model asked for at this step."""
+    outcomes: list[ToolOutcome] = Field(default_factory=list)
+    """Outcomes of the calls that had finished."""
+    pending: list[PendingApproval] = Field(default_factory=list)
+    """The other calls' approvals, still waiting for a human, with their original deadlines."""
+
+
+class CarriedRun(BaseModel):
+    """Everything a run hands to its continuation: the run goes on as if nothing happened."""
+
+    spec: AgentSpec
+    """The agent as loaded (and its MCP tools as listed) at the start of the first run."""
+    messages: list[Message]
+    """The conversation still needed (messages folded into the summary are dropped)."""
+    context: ContextState = Field(default_factory=ContextState)
+    steps: int
+    usage: Usage
+    cost_usd: float
+    output: str = ""
+    recent_steps: list[StepView] = Field(default_factory=list)
+    tool_calls: list[ToolCallRecord] = Field(default_factory=list)
+    tool_calls_total: int = 0
+    approvals: list[ApprovalRecord] = Field(default_factory=list)
+    policy_decisions: list[PolicyRecord] = Field(default_factory=list)
+    mcp_tools: list[str] = Field(default_factory=list)
+    runs: int = 1
+    """Runs in the chain so far, this one included."""
+    resume: ResumeStep | None = None
+
+
+AgentInput.model_rebuild()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
+from runtime.converter import data_converter_from_env
 from runtime.devserver import DevServer
 from runtime.settings import EMBEDDED_UI_PORT, TemporalSettings
 
@@ -29,7 +29,8 @@ def embedded_server(settings: TemporalSettings) -> DevServer:
 async def connect(
     settings: TemporalSettings | None = None, *, start_embedded: bool = True
 ) -> Client:
-    """Connect with the pydantic data converter; in embedded mode start the dev server if needed."""
+    """Connect with the project's data converter (``runtime.converter``); in embedded mode start
+    the dev server if needed."""
     settings = settings or TemporalSettings.from_env()
     if settings.embedded and start_embedded:
         started = await embedded_server(settings).ensure_running()
@@ -44,5 +45,5 @@ async def connect(
     return await Client.connect(
         settings.address,
         namespace=settings.namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter_from_env(),
     )

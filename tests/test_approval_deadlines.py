@@ -107,3 +107,54 @@ async def test_timeout_default_can_approve(
         ("approve", "system:timeout", False)
     }
     assert not outbox.exists()
+
+
+async def test_continue_as_new_keeps_a_pending_approval_and_its_deadline(
+    skipping_env: WorkflowEnvironment, registry: AgentRegistry, outbox: Path
+) -> None:
+    """A run that continues as new while a gated call waits hands the approval over as it was:
+    the new run shows the same approval id and deadline, escalates at the original deadline,
+    and a decision sent to the new run releases the call, which runs exactly once."""
+    TRANSFERS.clear()
+    client, task_queue = skipping_env.client, f"deadline-{uuid.uuid4()}"
+    async with running_worker(client, task_queue, registry, status_search_attribute=False):
+        handle = await client.start_workflow(
+            "AgentWorkflow",
+            AgentInput(agent="test-gatekeeper", task="pay", continue_as_new_after_steps=1),
+            id=f"deadline-{uuid.uuid4()}",
+            task_queue=task_queue,
+            result_type=AgentResult,
+        )
+        first_run = handle.first_execution_run_id or handle.result_run_id
+        latest = client.get_workflow_handle(handle.id, result_type=AgentResult)
+        # Time does not skip while the test queries; wait (in real time) for the second run.
+        while (await latest.describe()).run_id == first_run:
+            await skipping_env.sleep(timedelta(seconds=1))
+        view = await latest.query("status", result_type=AgentStatusView)
+        [approval] = view.pending_approvals
+        assert view.runs == 2
+        assert approval.id == "apr-1-0" and not approval.escalated
+        assert approval.deadline == approval.requested_at + timedelta(hours=1)
+
+        await skipping_env.sleep(timedelta(hours=2))
+        view = await latest.query("status", result_type=AgentStatusView)
+        [escalated] = view.pending_approvals
+        assert escalated.escalated and escalated.id == approval.id
+        assert escalated.deadline is not None and approval.deadline is not None
+        # The second deadline runs from when the first one fired (the timer's own latency on top).
+        extension = escalated.deadline - approval.deadline
+        assert timedelta(days=1) <= extension < timedelta(days=1, minutes=1)
+        await latest.signal("approve", ApprovalSignal(approver="alice"))
+        result = await latest.result()
+
+    assert result.status == "completed" and result.runs == 2 and result.steps == 2
+    assert [t[1:] for t in TRANSFERS] == [(10, "acct-1")]
+    [record] = result.approvals
+    assert (record.id, record.approver, record.escalated) == ("apr-1-0", "alice", True)
+    assert record.requested_at == approval.requested_at
+    assert len([json.loads(line) for line in outbox.read_text().splitlines()]) == 1
+    assert {(c.name, c.is_error) for c in result.tool_calls} == {
+        ("transfer", False),
+        ("wipe", True),
+        ("add", True),
+    }

@@ -3,13 +3,18 @@
 model call -> tool calls (concurrently when the model asks for several) -> results back into the
 conversation -> repeat, until a final answer, ``max_steps`` or cancellation. Deterministic: no
 I/O, no clock or randomness except through ``workflow.*``; every effect is an activity.
+
+Long runs continue as new (a fresh history) when Temporal suggests it or every
+``continue_as_new_after_steps`` steps: between steps, or in the middle of a step whose unfinished
+calls are all waiting for a human. Everything the run needs travels in ``CarriedRun``, so the
+conversation, counters, approvals and their deadlines go on as if nothing happened.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pydantic
 from temporalio import workflow
@@ -45,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         Usage,
         UserMessage,
     )
+    from contracts.agent_io import CarriedRun, ResumeStep
     from contracts.approvals import (
         ApprovalSignal,
         DecideRequest,
@@ -53,11 +59,13 @@ with workflow.unsafe.imports_passed_through():
         PolicyRecord,
     )
     from contracts.approvals import PolicyRecordAction as PolicyAction
+    from contracts.context import ContextState
     from contracts.tools import InvalidArguments, ToolSchema, parse_arguments
+    from conversation import apply_summary, compact, plan_context, summary_request
     from mcp_tools.activities import ListMcpToolsInput, McpActivities
     from workflows import policies
     from workflows.approvals import ApprovalDesk, InvalidDecision, argument_refusal
-    from workflows.keys import escalation_key, model_call_key, tool_call_key
+    from workflows.keys import escalation_key, model_call_key, summary_call_key, tool_call_key
 
 AGENT_STATUS = SearchAttributeKey.for_keyword("AgentStatus")
 """Search attribute kept current when the server has it: ``temporal workflow list --query
@@ -68,6 +76,9 @@ RECENT_STEPS_SHOWN = 20
 """How many of the latest steps the ``status`` query returns."""
 RESULT_PREVIEW_CHARS = 300
 """How much of each tool result the status query and the result keep (full text is in history)."""
+RECORDS_KEPT = 200
+"""How many tool-call, approval and policy records the result (and continue-as-new) keeps: a
+10,000-step run must not carry 10,000 of them. History has them all."""
 
 
 def failure_message(err: BaseException) -> str:
@@ -100,18 +111,30 @@ class AgentWorkflow:
         self._desk = ApprovalDesk()
         self._policy_records: list[PolicyRecord] = []
         self._mcp_tools: frozenset[str] = frozenset()
+        self._context = ContextState()
+        self._tool_calls_total = 0
+        self._runs = 1
+        self._steps_this_run = 0
+        self._waiting_approvals: set[str] = set()
+        """Approvals whose calls are parked in a wait for a human (not escalating, not running)."""
 
     @workflow.run
     async def run(self, input: AgentInput) -> AgentResult:
         self._agent = input.agent
-        spec = await self._load_agent(input)
-        if spec.mcp_servers:
-            spec = await self._with_mcp_tools(spec)
+        resume: ResumeStep | None = None
+        if input.carry is not None:
+            spec = input.carry.spec
+            resume = self._restore(input.carry)
+        else:
+            spec = await self._load_agent(input)
+            if spec.mcp_servers:
+                spec = await self._with_mcp_tools(spec)
+            spec = self._with_overrides(spec, input)
+            self._messages.append(UserMessage(text=input.task))
         self._spec = spec
         self._set_search_status("running")
-        self._messages.append(UserMessage(text=input.task))
         try:
-            self._status = await self._loop(spec)
+            self._status = await self._loop(spec, resume)
         except asyncio.CancelledError:
             # Cancellation is a user decision, not an error: finish with what we have.
             self._status = "cancelled"
@@ -144,6 +167,7 @@ class AgentWorkflow:
             running_tools=list(self._running_tools),
             recent_steps=self._recent_steps[-RECENT_STEPS_SHOWN:],
             pending_approvals=list(self._desk.pending.values()),
+            runs=self._runs,
         )
 
     @workflow.signal(name="approve")
@@ -239,51 +263,209 @@ class AgentWorkflow:
         self._mcp_tools = frozenset(t.name for t in offered)
         return spec.model_copy(update={"tools": [*spec.tools, *offered]})
 
-    async def _loop(self, spec: AgentSpec) -> RunStatus:
-        while self._steps < spec.max_steps:
-            self._steps += 1
-            self._set_phase("calling_model", f"step {self._steps}/{spec.max_steps}: calling model")
-            response = await self._call_model(spec)
-            if response.text:
-                self._output = response.text
-            self._recent_steps.append(StepView(step=self._steps, text=response.text))
-            del self._recent_steps[:-RECENT_STEPS_SHOWN]
-            self._messages.append(
-                AssistantMessage(text=response.text, tool_calls=response.tool_calls)
-            )
-            if not response.tool_calls:
-                return "completed"
-            self._running_tools = [call.name for call in response.tool_calls]
-            self._set_phase(
-                "running_tools",
-                f"step {self._steps}/{spec.max_steps}: running {', '.join(self._running_tools)}",
-            )
-            outcomes = await asyncio.gather(
-                *(self._run_tool(spec, call, i) for i, call in enumerate(response.tool_calls))
-            )
-            self._running_tools = []
+    def _with_overrides(self, spec: AgentSpec, input: AgentInput) -> AgentSpec:
+        update: dict[str, object] = {}
+        if input.context is not None:
+            update["context"] = input.context
+        if input.continue_as_new_after_steps is not None:
+            update["continue_as_new_after_steps"] = input.continue_as_new_after_steps
+        return spec.model_copy(update=update) if update else spec
+
+    async def _loop(self, spec: AgentSpec, resume: ResumeStep | None) -> RunStatus:
+        while True:
+            if resume is not None:
+                calls = resume.calls
+                finished = {o.call_id: o for o in resume.outcomes}
+                waiting = {a.call_id: a for a in resume.pending}
+                resume = None
+            else:
+                if self._steps >= spec.max_steps:
+                    return "max_steps"
+                if self._continue_as_new_due(spec):
+                    await workflow.wait_condition(workflow.all_handlers_finished)
+                    self._continue_as_new(spec, None)
+                self._steps += 1
+                self._steps_this_run += 1
+                self._set_phase(
+                    "calling_model", f"step {self._steps}/{spec.max_steps}: calling model"
+                )
+                response = await self._call_model(spec)
+                if response.text:
+                    self._output = response.text
+                self._recent_steps.append(StepView(step=self._steps, text=response.text))
+                del self._recent_steps[:-RECENT_STEPS_SHOWN]
+                self._messages.append(
+                    AssistantMessage(text=response.text, tool_calls=response.tool_calls)
+                )
+                if not response.tool_calls:
+                    return "completed"
+                calls, finished, waiting = response.tool_calls, {}, {}
+            outcomes = await self._run_tools(spec, calls, finished, waiting)
             self._messages.extend(
                 ToolResultMessage(
                     tool_call_id=o.call_id, name=o.name, content=o.content, is_error=o.is_error
                 )
                 for o in outcomes
             )
-        return "max_steps"
 
-    async def _call_model(self, spec: AgentSpec) -> ModelResponse:
+    async def _run_tools(
+        self,
+        spec: AgentSpec,
+        calls: list[ToolCall],
+        finished: dict[str, ToolOutcome],
+        waiting: dict[str, PendingApproval],
+    ) -> list[ToolOutcome]:
+        """Run this step's calls concurrently; outcomes in the order the model asked for them.
+
+        ``finished`` and ``waiting`` come from a run that continued as new mid-step: calls that
+        already have an outcome are not run again, and waiting approvals are re-opened as they
+        were (same id, same deadline).
+        """
+        tasks = {
+            call.id: asyncio.create_task(self._run_tool(spec, call, i, waiting.get(call.id)))
+            for i, call in enumerate(calls)
+            if call.id not in finished
+        }
+        self._running_tools = [call.name for call in calls if call.id in tasks]
+        self._set_phase(
+            "running_tools",
+            f"step {self._steps}/{spec.max_steps}: running {', '.join(self._running_tools)}",
+        )
+        try:
+            while not all(task.done() for task in tasks.values()):
+                await workflow.wait_condition(
+                    lambda: all(task.done() for task in tasks.values()) or self._parked(spec, tasks)
+                )
+                if self._parked(spec, tasks):
+                    await workflow.wait_condition(workflow.all_handlers_finished)
+                    if self._parked(spec, tasks):
+                        done = [t.result() for t in tasks.values() if t.done()]
+                        self._continue_as_new(
+                            spec,
+                            ResumeStep(
+                                calls=calls,
+                                outcomes=[*finished.values(), *done],
+                                pending=list(self._desk.pending.values()),
+                            ),
+                        )
+        finally:
+            # Cancellation of the run (or continue-as-new) reaches the calls still going, and
+            # waits for them to wind down, as asyncio.gather would.
+            unfinished = [task for task in tasks.values() if not task.done()]
+            for task in unfinished:
+                task.cancel()
+            if unfinished:
+                await asyncio.gather(*unfinished, return_exceptions=True)
+        self._running_tools = []
+        results = {call_id: task.result() for call_id, task in tasks.items()}
+        return [finished.get(call.id) or results[call.id] for call in calls]
+
+    def _parked(self, spec: AgentSpec, tasks: dict[str, asyncio.Task[ToolOutcome]]) -> bool:
+        """Whether the run should continue as new now, mid-step: it is due, and every call
+        still unfinished is parked waiting for a human (nothing running, nothing decided)."""
+        unfinished = [call_id for call_id, task in tasks.items() if not task.done()]
+        return (
+            bool(unfinished)
+            and self._continue_as_new_due(spec)
+            and len(unfinished) == len(self._waiting_approvals) == len(self._desk.pending)
+            and all(self._desk.decision(a) is None for a in self._waiting_approvals)
+        )
+
+    def _continue_as_new_due(self, spec: AgentSpec) -> bool:
+        every = spec.continue_as_new_after_steps
+        return workflow.info().is_continue_as_new_suggested() or (
+            every is not None and self._steps_this_run >= every
+        )
+
+    def _continue_as_new(self, spec: AgentSpec, resume: ResumeStep | None) -> None:
+        messages, context = compact(self._messages, self._context)
+        workflow.logger.info(
+            "continuing as new after %d steps (%d in this run, %d history events)",
+            self._steps,
+            self._steps_this_run,
+            workflow.info().get_current_history_length(),
+        )
+        workflow.continue_as_new(
+            AgentInput(
+                agent=self._agent,
+                task=self._task(),
+                carry=CarriedRun(
+                    spec=spec,
+                    messages=messages,
+                    context=context,
+                    steps=self._steps,
+                    usage=self._usage,
+                    cost_usd=self._cost_usd,
+                    output=self._output,
+                    recent_steps=self._recent_steps,
+                    tool_calls=self._tool_calls[-RECORDS_KEPT:],
+                    tool_calls_total=self._tool_calls_total,
+                    approvals=self._desk.records[-RECORDS_KEPT:],
+                    policy_decisions=self._policy_records[-RECORDS_KEPT:],
+                    mcp_tools=sorted(self._mcp_tools),
+                    runs=self._runs + 1,
+                    resume=resume,
+                ),
+            )
+        )
+
+    def _task(self) -> str:
+        first = self._messages[0] if self._messages else None
+        return first.text if isinstance(first, UserMessage) else ""
+
+    def _restore(self, carry: CarriedRun) -> ResumeStep | None:
+        self._messages = list(carry.messages)
+        self._context = carry.context
+        self._steps = carry.steps
+        self._usage = carry.usage
+        self._cost_usd = carry.cost_usd
+        self._output = carry.output
+        self._recent_steps = list(carry.recent_steps)
+        self._tool_calls = list(carry.tool_calls)
+        self._tool_calls_total = carry.tool_calls_total
+        self._desk.records = list(carry.approvals)
+        self._policy_records = list(carry.policy_decisions)
+        self._mcp_tools = frozenset(carry.mcp_tools)
+        self._runs = carry.runs
+        return carry.resume
+
+    async def _context_for_call(self, spec: AgentSpec) -> list[Message]:
+        """The messages this model call sends, under the agent's context policy.
+
+        Summary calls (``rolling_summary``, ``summarize``) are ordinary model activities with
+        their own idempotency keys. Messages no longer sent are dropped from the workflow's
+        state at once, so memory and continue-as-new input stay bounded.
+        """
+        if spec.context.strategy == "keep_all":
+            return self._messages
+        plan = plan_context(self._messages, spec.context, self._context, spec.model)
+        while plan.needs_summary:
+            self._set_phase("calling_model", f"step {self._steps}: summarizing older context")
+            summary = await self._model_activity(
+                summary_request(
+                    plan.to_fold,
+                    self._context,
+                    spec.context,
+                    agent=spec.name,
+                    agent_model=spec.model,
+                    step=self._steps,
+                    idempotency_key=summary_call_key(self._steps, self._context.summary_calls),
+                    task=self._messages[0].text
+                    if isinstance(self._messages[0], UserMessage)
+                    else "",
+                ),
+                activity_id=f"summary-{self._steps}-{self._context.summary_calls}",
+            )
+            self._context = apply_summary(self._context, summary.text, len(plan.to_fold))
+            plan = plan_context(self._messages, spec.context, self._context, spec.model)
+        self._messages, self._context = compact(self._messages, plan.state)
+        return plan.send
+
+    async def _model_activity(self, request: ModelRequest, activity_id: str) -> ModelResponse:
         response = await workflow.execute_activity_method(
             ModelActivities.call_model,
-            ModelRequest(
-                agent=spec.name,
-                model=spec.model,
-                system=spec.system_prompt,
-                messages=self._messages,
-                tools=spec.tools,
-                max_tokens=spec.max_tokens,
-                idempotency_key=model_call_key(self._steps),
-                step=self._steps,
-            ),
-            activity_id=f"model-{self._steps}",
+            request,
+            activity_id=activity_id,
             start_to_close_timeout=policies.MODEL_CALL_TIMEOUT,
             heartbeat_timeout=policies.MODEL_CALL_HEARTBEAT_TIMEOUT,
             retry_policy=policies.MODEL_CALL_RETRY,
@@ -292,13 +474,37 @@ class AgentWorkflow:
         self._cost_usd += response.cost_usd
         return response
 
-    async def _run_tool(self, spec: AgentSpec, call: ToolCall, index: int) -> ToolOutcome:
-        step = self._steps
-        record = ToolCallRecord(
-            step=step, call_id=call.id, name=call.name, arguments=call.arguments, is_error=True
+    async def _call_model(self, spec: AgentSpec) -> ModelResponse:
+        messages = await self._context_for_call(spec)
+        return await self._model_activity(
+            ModelRequest(
+                agent=spec.name,
+                model=spec.model,
+                system=spec.system_prompt,
+                messages=messages,
+                tools=spec.tools,
+                max_tokens=spec.max_tokens,
+                idempotency_key=model_call_key(self._steps),
+                step=self._steps,
+            ),
+            activity_id=f"model-{self._steps}",
         )
-        self._tool_calls.append(record)
-        self._recent_steps[-1].tool_calls.append(record)
+
+    async def _run_tool(
+        self, spec: AgentSpec, call: ToolCall, index: int, waiting: PendingApproval | None
+    ) -> ToolOutcome:
+        """One call: policy, approval (``waiting``: re-open a carried approval), activity."""
+        step = self._steps
+        record = self._record_for(step, call) if waiting else None
+        if record is None:
+            record = ToolCallRecord(
+                step=step, call_id=call.id, name=call.name, arguments=call.arguments, is_error=True
+            )
+            self._tool_calls.append(record)
+            del self._tool_calls[:-RECORDS_KEPT]
+            self._tool_calls_total += 1
+            if self._recent_steps:
+                self._recent_steps[-1].tool_calls.append(record)
 
         def refuse(message: str) -> ToolOutcome:
             # Never reaches a worker: the model is told, and the run goes on.
@@ -327,8 +533,11 @@ class AgentWorkflow:
                 self._note_policy(call, "refused_arguments", refusal)
                 return refuse(f"call to {call.name!r} refused by policy: {refusal}")
             if rule.action == "require_approval":
-                self._note_policy(call, "gated", rule.reason or "requires human approval")
-                decision = await self._await_approval(spec, call, parsed, index, rule.reason)
+                if waiting is None:
+                    self._note_policy(call, "gated", rule.reason or "requires human approval")
+                decision = await self._await_approval(
+                    spec, call, parsed, index, rule.reason, waiting
+                )
                 if decision.decision == "reject":
                     why = f": {decision.comment}" if decision.comment else ""
                     return refuse(
@@ -368,6 +577,13 @@ class AgentWorkflow:
         record.result_preview = outcome.content[:RESULT_PREVIEW_CHARS]
         return outcome
 
+    def _record_for(self, step: int, call: ToolCall) -> ToolCallRecord | None:
+        """The record a run that continued as new mid-step made for this call."""
+        for record in reversed(self._tool_calls):
+            if record.step == step and record.call_id == call.id:
+                return record
+        return None
+
     async def _await_approval(
         self,
         spec: AgentSpec,
@@ -375,11 +591,16 @@ class AgentWorkflow:
         arguments: dict[str, object],
         index: int,
         reason: str,
+        carried: PendingApproval | None = None,
     ) -> DecideRequest:
-        """Wait for a human; on the first deadline escalate, on the second apply the default."""
+        """Wait for a human; on the first deadline escalate, on the second apply the default.
+
+        ``carried`` is an approval opened before continue-as-new: it keeps its id, its request
+        time, its deadline and whether it was already escalated.
+        """
         settings = spec.approvals
         now = workflow.now()
-        approval = PendingApproval(
+        approval = carried or PendingApproval(
             id=f"apr-{self._steps}-{index}",
             tool=call.name,
             arguments=arguments,
@@ -392,8 +613,8 @@ class AgentWorkflow:
         )
         self._desk.open(approval)
         self._show_approvals()
-        decided = await self._wait_for_decision(approval.id, settings.timeout)
-        if not decided and settings.escalate_to:
+        decided = await self._wait_for_decision(approval.id, self._until(approval.deadline))
+        if not decided and settings.escalate_to and not approval.escalated:
             approval.escalated = True
             approval.deadline = workflow.now() + settings.escalation_timeout
             self._show_approvals()
@@ -432,13 +653,22 @@ class AgentWorkflow:
         return request
 
     async def _wait_for_decision(self, approval_id: str, timeout: timedelta) -> bool:
+        if timeout <= timedelta(0):
+            return self._desk.decision(approval_id) is not None
+        self._waiting_approvals.add(approval_id)
         try:
             await workflow.wait_condition(
                 lambda: self._desk.decision(approval_id) is not None, timeout=timeout
             )
         except TimeoutError:
             return False
+        finally:
+            self._waiting_approvals.discard(approval_id)
         return True
+
+    @staticmethod
+    def _until(deadline: datetime | None) -> timedelta:
+        return deadline - workflow.now() if deadline is not None else timedelta(0)
 
     def _show_approvals(self) -> None:
         pending = list(self._desk.pending.values())
@@ -481,8 +711,10 @@ class AgentWorkflow:
             cost_usd=self._cost_usd,
             agent=self._agent,
             model=self._spec.model if self._spec else "",
-            tool_calls=list(self._tool_calls),
-            approvals=list(self._desk.records),
-            policy_decisions=list(self._policy_records),
+            tool_calls=self._tool_calls[-RECORDS_KEPT:],
+            approvals=self._desk.records[-RECORDS_KEPT:],
+            policy_decisions=self._policy_records[-RECORDS_KEPT:],
             error=error,
+            tool_calls_total=self._tool_calls_total,
+            runs=self._runs,
         )

@@ -19,6 +19,10 @@ def model_call_key(step: int) -> str:
     return f"{run_key()}/model/{step}"
 
 
+def summary_call_key(step: int, summary_call: int) -> str:
+    return f"{run_key()}/summary/{step}/{summary_call}"
+
+
 def tool_call_key(step: int, call_id: str) -> str:
     return f"{run_key()}/tool/{step}/{call_id}"
 
