@@ -33,6 +33,9 @@ from runtime.settings import TemporalSettings
 from workflows.agent import AgentWorkflow
 
 GRACEFUL_SHUTDOWN = timedelta(seconds=10)
+MAX_INLINE_REQUEST_BYTES = 1_500_000
+"""Largest model request a run may send when payloads stay in history (2 MB server limit, with
+room for the JSON around the text)."""
 
 log = logging.getLogger("durable_agents.worker")
 
@@ -82,6 +85,10 @@ def build_worker(
         providers,
         compatible_model=os.environ.get("OPENAI_COMPATIBLE_MODEL"),
         status_search_attribute=status_search_attribute,
+        # Without external storage every payload stays in history, under Temporal's 2 MB cap.
+        max_request_bytes=None
+        if client.data_converter.external_storage is not None
+        else MAX_INLINE_REQUEST_BYTES,
     )
     return Worker(
         client,

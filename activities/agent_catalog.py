@@ -81,7 +81,11 @@ def resolve_model(
 
 
 def build_spec(
-    agent: Agent, model: str, max_steps: int | None, status_search_attribute: bool = False
+    agent: Agent,
+    model: str,
+    max_steps: int | None,
+    status_search_attribute: bool = False,
+    max_request_bytes: int | None = None,
 ) -> AgentSpec:
     rules = agent.rules()
     return AgentSpec(
@@ -100,6 +104,7 @@ def build_spec(
         continue_as_new_after_steps=agent.continue_as_new_after_steps,
         mcp_servers=list(agent.mcp_servers),
         status_search_attribute=status_search_attribute,
+        max_request_bytes=max_request_bytes,
     )
 
 
@@ -110,11 +115,13 @@ class AgentCatalogActivities:
         configured_providers: Iterable[str],
         compatible_model: str | None = None,
         status_search_attribute: bool = False,
+        max_request_bytes: int | None = None,
     ) -> None:
         self._registry = registry
         self._providers = frozenset(configured_providers)
         self._compatible_model = compatible_model
         self._status_search_attribute = status_search_attribute
+        self._max_request_bytes = max_request_bytes
 
     @activity.defn(name="load_agent")
     async def load_agent(self, request: LoadAgentInput) -> AgentSpec:
@@ -127,4 +134,10 @@ class AgentCatalogActivities:
             )
         agent = self._registry.get(request.agent)
         model = resolve_model(agent, request.model, self._providers, self._compatible_model)
-        return build_spec(agent, model, request.max_steps, self._status_search_attribute)
+        return build_spec(
+            agent,
+            model,
+            request.max_steps,
+            self._status_search_attribute,
+            self._max_request_bytes,
+        )

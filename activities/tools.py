@@ -17,7 +17,13 @@ from temporalio import activity
 
 from activities._heartbeat import heartbeating
 from agents import AgentRegistry
-from contracts.tools import InvalidArguments, ToolOutcome, ToolRequest, parse_arguments
+from contracts.tools import (
+    InvalidArguments,
+    ToolOutcome,
+    ToolRequest,
+    oversized_result,
+    parse_arguments,
+)
 from effects import EffectLedger
 from tools import ToolContext, ToolError
 
@@ -81,4 +87,7 @@ class ToolActivities:
                     content = await tool.invoke(args, ctx)
             except ToolError as err:
                 return error(str(err))
+        too_big = oversized_result(request.name, content)
+        if too_big is not None:
+            return error(too_big)
         return ToolOutcome(call_id=request.call_id, name=request.name, content=content)

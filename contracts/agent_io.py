@@ -96,6 +96,10 @@ class AgentSpec(BaseModel):
     continue_as_new_after_steps: int | None = None
     mcp_servers: list[str] = Field(default_factory=list)
     """MCP servers (by name, configured on the worker) whose tools the run lists at its start."""
+    max_request_bytes: int | None = None
+    """Set when the worker keeps payloads in history (no external storage): a model request
+    (or continue-as-new input) larger than this would exceed Temporal's payload limit, so the
+    run fails with a clear error instead. ``None``: large payloads are offloaded."""
     status_search_attribute: bool = False
     """Whether the server has the ``AgentStatus`` search attribute for the run to keep current."""
 

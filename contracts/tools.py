@@ -50,6 +50,23 @@ class ToolOutcome(BaseModel):
     is_error: bool = False
 
 
+MAX_TOOL_RESULT_BYTES = 1 << 20
+"""Largest tool result (UTF-8 bytes) the model is given: 1 MiB. Bigger results become an error
+the model reads (ask for less), so one runaway tool cannot push a payload past Temporal's 2 MB
+limit and wedge the run."""
+
+
+def oversized_result(name: str, content: str) -> str | None:
+    """The error the model is told when ``content`` is over ``MAX_TOOL_RESULT_BYTES``."""
+    size = len(content.encode())
+    if size <= MAX_TOOL_RESULT_BYTES:
+        return None
+    return (
+        f"tool {name!r} returned {size:,} bytes, more than the {MAX_TOOL_RESULT_BYTES:,} a result "
+        "may have; nothing was kept. Ask for less (a narrower query, a page, a summary)."
+    )
+
+
 class InvalidArguments(ValueError):
     """Tool-call arguments that are not a JSON object; the message is what the model is told."""
 

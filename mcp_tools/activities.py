@@ -29,6 +29,7 @@ from contracts.tools import (
     ToolOutcome,
     ToolRequest,
     ToolSchema,
+    oversized_result,
     parse_arguments,
 )
 from effects import EffectLedger
@@ -126,4 +127,7 @@ class McpActivities:
         content, is_error = decoded["content"], decoded["is_error"]
         if is_error:
             return error(content)
+        too_big = oversized_result(request.name, content)
+        if too_big is not None:
+            return error(too_big)
         return ToolOutcome(call_id=request.call_id, name=request.name, content=content)

@@ -223,3 +223,28 @@ ticketing = Agent(
 )
 
 TEST_AGENTS += [ticketing]
+
+
+class SizeArgs(BaseModel):
+    size: int = Field(ge=0)
+
+
+@tool(effect="read_only")
+def blob(args: SizeArgs, ctx: ToolContext) -> str:
+    """Return `size` bytes."""
+    return "z" * args.size
+
+
+bloater = Agent(
+    name="test-bloater",
+    description="Asks a tool for 3 MB, then for 3 KB.",
+    system_prompt="Fetch.",
+    tools=[blob],
+    script=sequence(
+        ScriptedReply(calls=[ScriptedCall("blob", {"size": 3_000_000})]),
+        ScriptedReply(calls=[ScriptedCall("blob", {"size": 3_000})]),
+        ScriptedReply(text="done"),
+    ),
+)
+
+TEST_AGENTS += [bloater]

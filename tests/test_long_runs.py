@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from agents import AgentRegistry
@@ -155,3 +156,46 @@ async def test_thousand_turns_past_200k_tokens_with_rolling_summary(
     assert summaries >= 15  # a fold every 50 turns
     # Every call sent at most the budget: the average input per model call stays below it.
     assert result.usage.input_tokens / (result.steps + summaries) < policy.max_context_tokens
+
+
+async def test_oversized_tool_result_is_an_error_the_model_reads(
+    client: Client, task_queue: str, registry: AgentRegistry
+) -> None:
+    """A tool that returns 3 MB (over the 2 MB payload limit) does not wedge the run: the model
+    is told the result was too big, and the run goes on to its next step."""
+    async with running_worker(client, task_queue, registry):
+        result = await client.execute_workflow(
+            "AgentWorkflow",
+            AgentInput(agent="test-bloater", task="fetch"),
+            id=f"bloat-{uuid.uuid4()}",
+            task_queue=task_queue,
+            result_type=AgentResult,
+        )
+    assert result.status == "completed" and result.output == "done"
+    big, small = result.tool_calls
+    assert big.is_error and "3,000,000 bytes" in big.result_preview
+    assert "Ask for less" in big.result_preview
+    assert not small.is_error
+
+
+async def test_conversation_too_big_for_history_fails_clearly_or_offloads(
+    client: Client, stored_client: Client, task_queue: str, registry: AgentRegistry
+) -> None:
+    """keep_all with a 2.7 MB conversation: without payload offload the run fails with a clear
+    ConversationTooLarge error before a model request could exceed the payload limit (no
+    workflow task left retrying); with offload (the default) the same run completes."""
+    task = "steps=3 bytes=900000"
+    options = {"context": {"strategy": "keep_all"}}
+    async with running_worker(client, task_queue, registry):
+        handle = await start_soak(client, task_queue, task, **options)
+        with pytest.raises(WorkflowFailureError) as failure:
+            await handle.result()
+    cause = failure.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "ConversationTooLarge"
+    assert "PAYLOAD_STORE" in cause.message
+
+    stored_queue = f"{task_queue}-stored"
+    async with running_worker(stored_client, stored_queue, registry):
+        stored = await start_soak(stored_client, stored_queue, task, **options)
+        result = await stored.result()
+    assert result.status == "completed" and result.steps == 4

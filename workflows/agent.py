@@ -81,6 +81,16 @@ RECORDS_KEPT = 200
 10,000-step run must not carry 10,000 of them. History has them all."""
 
 
+def message_bytes(message: Message) -> int:
+    """UTF-8 bytes of text in ``message``: its share of a model request's payload size."""
+    if isinstance(message, AssistantMessage):
+        calls = "".join(c.name + c.arguments for c in message.tool_calls)
+        return len(message.text.encode()) + len(calls.encode())
+    if isinstance(message, ToolResultMessage):
+        return len(message.content.encode())
+    return len(message.text.encode())
+
+
 def failure_message(err: BaseException) -> str:
     """The innermost message of an activity failure: what actually went wrong."""
     while isinstance(err, ActivityError) and err.cause is not None:
@@ -476,6 +486,19 @@ class AgentWorkflow:
 
     async def _call_model(self, spec: AgentSpec) -> ModelResponse:
         messages = await self._context_for_call(spec)
+        if spec.max_request_bytes is not None:
+            size = sum(message_bytes(m) for m in messages)
+            if size > spec.max_request_bytes:
+                self._status, self._phase = "failed", "finished"
+                raise ApplicationError(
+                    f"step {self._steps}: the conversation to send is about {size:,} bytes, "
+                    f"more than the {spec.max_request_bytes:,} that fit in workflow history "
+                    "without payload offload; turn on external storage (PAYLOAD_STORE) or give "
+                    "the agent a context policy that truncates or summarizes",
+                    self._result(error="conversation too large for history"),
+                    type="ConversationTooLarge",
+                    non_retryable=True,
+                )
         return await self._model_activity(
             ModelRequest(
                 agent=spec.name,
