@@ -1,5 +1,9 @@
 """Record the histories that ``test_replay.py`` replays: ``python -m tests.record_histories``.
 
+``python -m tests.record_histories NAME ...`` records only those runs (add a new one without
+touching the histories recorded by earlier versions). A run that continues as new is saved one
+file per run of its chain: ``NAME.run1.json``, ``NAME.run2.json``, ...
+
 Re-record only when a change to ``AgentWorkflow`` is *meant* to be incompatible with runs in
 flight (and then version the workflow instead, if runs may be in flight in production).
 """
@@ -8,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -33,13 +38,33 @@ RUNS = {
     "looper_max_steps": AgentInput(agent="test-looper", task="loop", max_steps=3),
     "sleeper_cancelled": AgentInput(agent="test-sleeper", task="rest"),
     "gatekeeper_approved": AgentInput(agent="test-gatekeeper", task="pay"),
+    "soak_continue_as_new": AgentInput(
+        agent="soak", task="steps=5 bytes=200", continue_as_new_after_steps=2
+    ),
+    "soak_rolling_summary": AgentInput.model_validate(
+        {
+            "agent": "soak",
+            "task": "steps=12 bytes=400",
+            "context": {
+                "strategy": "rolling_summary",
+                "max_context_tokens": 600,
+                "keep_recent_turns": 3,
+                "fold_every_turns": 2,
+                "summary_max_tokens": 200,
+            },
+        }
+    ),
+    "gatekeeper_handoff": AgentInput(
+        agent="test-gatekeeper", task="pay", continue_as_new_after_steps=1
+    ),
 }
 
 
-async def record(client: Client, registry: AgentRegistry) -> None:
+async def record(client: Client, registry: AgentRegistry, names: list[str]) -> None:
     task_queue = f"record-{uuid.uuid4()}"
     async with running_worker(client, task_queue, registry):
-        for name, agent_input in RUNS.items():
+        for name in names:
+            agent_input = RUNS[name]
             handle = await client.start_workflow(
                 "AgentWorkflow",
                 agent_input,
@@ -53,16 +78,21 @@ async def record(client: Client, registry: AgentRegistry) -> None:
                 ):
                     await asyncio.sleep(0.1)
                 await handle.cancel()
-            if name in ("finops_completed", "gatekeeper_approved"):
-                while not (
-                    await handle.query("status", result_type=AgentStatusView)
-                ).pending_approvals:
+            latest = client.get_workflow_handle(handle.id, result_type=AgentResult)
+            if name in ("finops_completed", "gatekeeper_approved", "gatekeeper_handoff"):
+                while True:
+                    view = await latest.query("status", result_type=AgentStatusView)
+                    if view.pending_approvals and (name != "gatekeeper_handoff" or view.runs > 1):
+                        break
                     await asyncio.sleep(0.1)
-                await handle.signal("approve", ApprovalSignal(approver="alice"))
-            result = await handle.result()
-            history = await handle.fetch_history()
-            (HISTORIES / f"{name}.json").write_text(history.to_json())
-            print(f"{name}: {result.status} in {result.steps} steps, {len(history.events)} events")
+                await latest.signal("approve", ApprovalSignal(approver="alice"))
+            result = await latest.result()
+            runs = [e.run_id async for e in client.list_workflows(f"WorkflowId = '{handle.id}'")]
+            for number, run_id in enumerate(reversed(runs), start=1):
+                history = await client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
+                file = f"{name}.run{number}.json" if len(runs) > 1 else f"{name}.json"
+                (HISTORIES / file).write_text(history.to_json())
+            print(f"{name}: {result.status} in {result.steps} steps, {len(runs)} run(s)")
 
 
 async def main() -> None:
@@ -76,7 +106,7 @@ async def main() -> None:
         search_attributes=[SearchAttributeKey.for_keyword("AgentStatus")],
     )
     async with env:
-        await record(env.client, registry)
+        await record(env.client, registry, sys.argv[1:] or list(RUNS))
 
 
 if __name__ == "__main__":

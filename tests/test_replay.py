@@ -15,9 +15,18 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
 def test_histories_are_committed() -> None:
-    """The replay suite is not empty: the flagship run and the edge cases are all recorded."""
+    """The replay suite is not empty: the flagship run, the edge cases and the long-run paths
+    (continue-as-new between steps and mid-approval, rolling summary) are all recorded."""
     names = {path.stem for path in HISTORIES}
-    assert {"finops_completed", "clumsy_bad_tool_calls", "sleeper_cancelled"} <= names
+    assert {
+        "finops_completed",
+        "clumsy_bad_tool_calls",
+        "sleeper_cancelled",
+        "soak_continue_as_new.run2",
+        "soak_rolling_summary",
+        "gatekeeper_handoff.run1",
+        "gatekeeper_handoff.run2",
+    } <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
