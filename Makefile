@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TASK ?= Our cloud bill spiked this week. Find out why, tell the owner, and stop anything idle that is burning money.
 
-.PHONY: install demo worker test test-fast lint format typecheck bench clean server-stop
+.PHONY: install demo worker test test-fast lint format typecheck bench soak clean server-stop
 
 $(BIN)/python: pyproject.toml uv.lock
 	$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -44,6 +44,10 @@ typecheck: install
 bench: install
 	$(BIN)/python -m bench.step_overhead
 	$(BIN)/python -m bench.approval_latency
+	$(BIN)/python -m bench.history_growth
+
+soak: install
+	$(BIN)/python -m bench.soak_endurance
 
 server-stop: install
 	$(BIN)/python starter.py server stop
