@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from temporalio.client import Client
@@ -23,6 +24,7 @@ def embedded_server(settings: TemporalSettings) -> DevServer:
         ui_port=EMBEDDED_UI_PORT,
         namespace=settings.namespace,
         search_attributes=SEARCH_ATTRIBUTES,
+        ui_codec_endpoint=os.environ.get("TEMPORAL_UI_CODEC_ENDPOINT") or None,
     )
 
 

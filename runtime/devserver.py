@@ -86,6 +86,8 @@ class DevServer:
     namespace: str = "default"
     search_attributes: dict[str, str] = field(default_factory=dict)
     """Custom search attributes to register at start, name -> type (``Keyword``, ``Int`` ...)."""
+    ui_codec_endpoint: str | None = None
+    """A codec server the Web UI sends payloads to for decoding (see docs/encryption.md)."""
 
     @property
     def address(self) -> str:
@@ -117,6 +119,8 @@ class DevServer:
         ]  # fmt: skip
         for name, kind in self.search_attributes.items():
             cmd += ["--search-attribute", f"{name}={kind}"]
+        if self.ui_codec_endpoint:
+            cmd += ["--ui-codec-endpoint", self.ui_codec_endpoint]
         return cmd
 
     async def ensure_running(self, timeout: float = 60.0) -> bool:
