@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from temporalio.client import Client
@@ -33,6 +34,12 @@ from runtime.settings import TemporalSettings
 from workflows.agent import AgentWorkflow
 
 GRACEFUL_SHUTDOWN = timedelta(seconds=10)
+MAX_CONCURRENT_ACTIVITIES = 1_000
+"""Activities one worker runs at once. Agent activities mostly wait (on a model API, on a tool's
+server), so the SDK's default of 100 would cap a worker at 100 agents mid-call; override with
+``WORKER_MAX_CONCURRENT_ACTIVITIES``."""
+TOOL_THREADS = 64
+"""Threads for sync tools (``asyncio.to_thread``); the default pool has ``cpu_count + 4``."""
 MAX_INLINE_REQUEST_BYTES = 1_500_000
 """Largest model request a run may send when payloads stay in history (2 MB server limit, with
 room for the JSON around the text)."""
@@ -65,6 +72,7 @@ def build_worker(
     ledger: EffectLedger | None = None,
     mcp_servers: Mapping[str, McpServer] | None = None,
     status_search_attribute: bool = False,
+    max_concurrent_activities: int = MAX_CONCURRENT_ACTIVITIES,
 ) -> Worker:
     """The worker for ``task_queue``.
 
@@ -103,6 +111,7 @@ def build_worker(
             NotificationActivities().notify_escalation,
         ],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        max_concurrent_activities=max_concurrent_activities,
     )
 
 
@@ -114,9 +123,13 @@ async def main() -> None:
         client,
         settings.task_queue,
         status_search_attribute=await ensure_agent_status_attribute(client),
+        max_concurrent_activities=int(
+            os.environ.get("WORKER_MAX_CONCURRENT_ACTIVITIES", MAX_CONCURRENT_ACTIVITIES)
+        ),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    loop.set_default_executor(ThreadPoolExecutor(TOOL_THREADS, thread_name_prefix="tool"))
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     async with worker:
