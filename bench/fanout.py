@@ -1,0 +1,94 @@
+"""Many agents at once with a slow model: wall time against the ideal.
+
+    python -m bench.fanout [--agents 1000] [--steps 3] [--latency 1.0]
+
+``--agents`` runs of the ``bench-noop`` agent start together; every model call takes
+``--latency`` seconds (the scripted model's simulated latency), so with unlimited parallelism a
+run of ``--steps`` model calls takes ``steps x latency`` and so does the whole batch: that is
+the ideal. The ratio wall / ideal is what the orchestration costs at this scale (one worker in
+this process, one in-memory dev server).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from activities.providers.scripted import ScriptedProvider
+from agents import AgentRegistry
+from bench.baselines import bench_agent
+from bench.step_overhead import RESULTS
+from contracts import AgentInput, AgentResult
+from effects import SqliteEffectLedger
+from runtime.devserver import find_temporal_cli
+from worker import build_worker
+
+
+async def main(agents: int, steps: int, latency: float) -> dict[str, Any]:
+    registry = AgentRegistry([bench_agent])
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=find_temporal_cli(),
+        data_converter=pydantic_data_converter,
+        dev_server_log_level="error",
+    )
+    with tempfile.TemporaryDirectory() as scratch:
+        async with env:
+            queue = f"fanout-{uuid.uuid4()}"
+            worker = build_worker(
+                env.client,
+                queue,
+                registry=registry,
+                providers={"scripted": ScriptedProvider(registry, latency_seconds=latency)},
+                ledger=SqliteEffectLedger(Path(scratch) / "effects.db"),
+                mcp_servers={},
+            )
+            async with worker:
+                started = time.perf_counter()
+                results = await asyncio.gather(
+                    *(
+                        env.client.execute_workflow(
+                            "AgentWorkflow",
+                            AgentInput(agent=bench_agent.name, task="bench", max_steps=steps),
+                            id=f"fanout-{i}-{uuid.uuid4()}",
+                            task_queue=queue,
+                            result_type=AgentResult,
+                        )
+                        for i in range(agents)
+                    )
+                )
+                wall = time.perf_counter() - started
+    assert all(r.steps == steps for r in results)
+    ideal = steps * latency
+    report = {
+        "agents": agents,
+        "steps": steps,
+        "model_latency_s": latency,
+        "wall_s": wall,
+        "ideal_s": ideal,
+        "wall_over_ideal": wall / ideal,
+    }
+    print(
+        f"\n{agents} agents x {steps} model calls of {latency:.1f} s: wall {wall:.1f} s, "
+        f"ideal {ideal:.1f} s, ratio {wall / ideal:.2f}x"
+    )
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "fanout.json").write_text(json.dumps(report, indent=2))
+    return report
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--agents", type=int, default=1_000)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--latency", type=float, default=1.0)
+    options = parser.parse_args()
+    asyncio.run(main(options.agents, options.steps, options.latency))
