@@ -41,10 +41,10 @@ format: install
 typecheck: install
 	$(BIN)/mypy
 
+# The benchmarks compare against LangGraph, a bench-only dependency group.
 bench: install
-	$(BIN)/python -m bench.step_overhead
-	$(BIN)/python -m bench.approval_latency
-	$(BIN)/python -m bench.history_growth
+	$(PYTHON) -m uv sync --frozen --group bench --inexact --python $(PYTHON)
+	$(BIN)/python -m bench
 
 soak: install
 	$(BIN)/python -m bench.soak_endurance

@@ -29,8 +29,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.providers.scripted import ScriptedProvider
 from agents import AgentRegistry
+from bench import RESULTS
 from bench.baselines import gated_bench_agent
-from bench.step_overhead import RESULTS
 from contracts import AgentInput, AgentResult, AgentStatusView
 from contracts.approvals import ApprovalSignal, DecideRequest, DecideResult
 from runtime.devserver import find_temporal_cli

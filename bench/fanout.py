@@ -25,8 +25,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.providers.scripted import ScriptedProvider
 from agents import AgentRegistry
+from bench import RESULTS
 from bench.baselines import bench_agent
-from bench.step_overhead import RESULTS
 from contracts import AgentInput, AgentResult
 from effects import SqliteEffectLedger
 from runtime.devserver import find_temporal_cli

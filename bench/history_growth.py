@@ -28,7 +28,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.providers.scripted import ScriptedProvider
 from agents import AgentRegistry
 from agents.soak import soak
-from bench.step_overhead import RESULTS
+from bench import RESULTS
 from contracts import AgentInput, AgentResult
 from contracts.context import ContextPolicy
 from effects import SqliteEffectLedger

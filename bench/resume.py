@@ -29,7 +29,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from bench.step_overhead import RESULTS
+from bench import RESULTS
 from contracts import AgentInput, AgentResult, AgentStatusView
 from runtime.converter import data_converter_from_env
 from runtime.devserver import find_temporal_cli

@@ -25,7 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.providers.scripted import ScriptedProvider
 from agents import AgentRegistry
 from agents.soak import soak
-from bench.step_overhead import RESULTS
+from bench import RESULTS
 from contracts import AgentInput, AgentResult, AgentStatusView
 from effects import SqliteEffectLedger
 from runtime.converter import data_converter_from_env

@@ -40,8 +40,8 @@ from temporalio.worker import Worker
 
 from activities.providers.scripted import ScriptedProvider
 from agents import AgentRegistry
+from bench import RESULTS
 from bench.baselines import BareActivityLoop, bench_agent, noop_activity
-from bench.step_overhead import RESULTS
 from contracts import AgentInput, AgentResult
 from effects import SqliteEffectLedger
 from runtime.devserver import find_temporal_cli
