@@ -262,7 +262,9 @@ async def cmd_run(args: argparse.Namespace, settings: TemporalSettings) -> int:
         if not args.json:
             print(f"Started {workflow_id} ({args.agent}); follow it in the Web UI: {url}")
         if not args.start_only:
-            await follow(handle, quiet=args.json, approve_as=args.approve_as)
+            # The id, not this run: after continue-as-new the latest run answers.
+            latest = client.get_workflow_handle(workflow_id, result_type=AgentResult)
+            await follow(latest, quiet=args.json, approve_as=args.approve_as)
             result, error = await wait_result(handle)
         else:
             result, error = None, None
