@@ -23,6 +23,7 @@ from activities.providers.base import ModelProvider
 from activities.providers.scripted import ScriptedProvider
 from agents import AgentRegistry, default_registry
 from mcp_tools import McpServer
+from runtime.converter import data_converter_from_env
 from runtime.devserver import find_temporal_cli
 from tests.agents_for_tests import TEST_AGENTS
 
@@ -47,6 +48,26 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture
 def client(temporal_env: WorkflowEnvironment) -> Client:
     return temporal_env.client
+
+
+@pytest.fixture
+def payload_dir(tmp_path: Path) -> Path:
+    """The payload store shared by ``stored_client`` and worker processes a test starts."""
+    return tmp_path / "payloads"
+
+
+@pytest.fixture
+async def stored_client(temporal_env: WorkflowEnvironment, payload_dir: Path) -> Client:
+    """A client (and so its workers) with the project's converter, as ``worker.py`` and
+    ``starter.py`` build it: large payloads go to a local store in ``payload_dir``."""
+    converter = data_converter_from_env(
+        {"PAYLOAD_STORE": "local", "PAYLOAD_STORE_DIR": str(payload_dir)}
+    )
+    return await Client.connect(
+        temporal_env.client.service_client.config.target_host,
+        namespace="default",
+        data_converter=converter,
+    )
 
 
 @pytest.fixture

@@ -9,35 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
-from temporalio.testing import WorkflowEnvironment
 
 from agents import AgentRegistry
 from contracts import AgentInput, AgentResult, AgentStatusView
 from contracts.context import ContextPolicy
-from runtime.converter import data_converter_from_env
 from tests.conftest import running_worker
 
 pytestmark = pytest.mark.timeout(900)
-
-
-@pytest.fixture
-async def stored_client(temporal_env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[Client]:
-    """A client (and so its workers) with the default converter: local payload store on."""
-    converter = data_converter_from_env(
-        {"PAYLOAD_STORE": "local", "PAYLOAD_STORE_DIR": str(tmp_path / "payloads")}
-    )
-    yield await Client.connect(
-        temporal_env.client.service_client.config.target_host,
-        namespace="default",
-        data_converter=converter,
-    )
 
 
 async def start_soak(
