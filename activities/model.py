@@ -16,6 +16,38 @@ from activities.providers.base import ModelProvider, split_model
 from activities.providers.errors import to_activity_error
 from contracts.model import ModelRequest, ModelResponse
 
+MAX_CALL_ID_CHARS = 64
+"""Tool-call ids become parts of activity ids and idempotency keys; longer ones are replaced."""
+
+
+def with_usable_call_ids(response: ModelResponse, step: int) -> ModelResponse:
+    """``response`` with tool-call ids the workflow can key on: unique, non-empty, short.
+
+    The workflow names each call's activity and idempotency key after its id, so a provider (or
+    a misbehaving model server) that repeats an id, sends an empty one or a huge one would make
+    two calls collide or the activity id too long. Such ids are replaced by ``call_STEP_INDEX``;
+    the conversation keeps the replacement, so tool results still match their calls.
+    """
+    seen: set[str] = set()
+    calls = []
+    for index, call in enumerate(response.tool_calls):
+        usable = (
+            call.id
+            and len(call.id) <= MAX_CALL_ID_CHARS
+            and call.id not in seen
+            and call.id.isascii()
+            and call.id.isprintable()
+        )
+        if not usable:
+            call = call.model_copy(update={"id": f"call_{step}_{index}"})
+        if call.id in seen:  # the replacement itself was taken
+            call = call.model_copy(update={"id": f"call_{step}_{index}_{len(seen)}"})
+        seen.add(call.id)
+        calls.append(call)
+    if calls == response.tool_calls:
+        return response
+    return response.model_copy(update={"tool_calls": calls})
+
 
 class ModelActivities:
     def __init__(self, providers: Mapping[str, ModelProvider]) -> None:
@@ -34,8 +66,9 @@ class ModelActivities:
             )
         async with heartbeating():
             try:
-                return await provider.complete(request, model_name)
+                response = await provider.complete(request, model_name)
             except ApplicationError:
                 raise
             except Exception as err:
                 raise to_activity_error(err) from err
+        return with_usable_call_ids(response, request.step)

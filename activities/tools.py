@@ -21,6 +21,7 @@ from contracts.tools import (
     InvalidArguments,
     ToolOutcome,
     ToolRequest,
+    clean_text,
     oversized_result,
     parse_arguments,
 )
@@ -87,6 +88,7 @@ class ToolActivities:
                     content = await tool.invoke(args, ctx)
             except ToolError as err:
                 return error(str(err))
+        content = clean_text(content)
         too_big = oversized_result(request.name, content)
         if too_big is not None:
             return error(too_big)

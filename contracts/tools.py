@@ -81,6 +81,26 @@ def parse_arguments(tool: str, raw: str) -> dict[str, Any]:
         parsed = json.loads(raw or "{}")
     except ValueError as err:
         raise InvalidArguments(f"arguments for {tool!r} are not valid JSON: {err}") from None
+    except RecursionError:
+        raise InvalidArguments(f"arguments for {tool!r} are nested too deeply") from None
     if not isinstance(parsed, dict):
-        raise InvalidArguments(f"arguments for {tool!r} must be a JSON object, got {parsed!r}")
+        raise InvalidArguments(
+            f"arguments for {tool!r} must be a JSON object, got {type(parsed).__name__}"
+        )
+    try:
+        # Escapes like "\ud800" decode to lone surrogates, which no UTF-8 payload can carry.
+        json.dumps(parsed, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise InvalidArguments(
+            f"arguments for {tool!r} contain an unpaired UTF-16 surrogate escape"
+        ) from None
     return parsed
+
+
+def clean_text(text: str) -> str:
+    """``text`` with anything UTF-8 cannot carry (lone surrogates) replaced by U+FFFD."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in text)
+    return text

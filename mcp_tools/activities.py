@@ -29,6 +29,7 @@ from contracts.tools import (
     ToolOutcome,
     ToolRequest,
     ToolSchema,
+    clean_text,
     oversized_result,
     parse_arguments,
 )
@@ -124,7 +125,7 @@ class McpActivities:
             else:
                 answer = await call()
         decoded = json.loads(answer)
-        content, is_error = decoded["content"], decoded["is_error"]
+        content, is_error = clean_text(decoded["content"]), decoded["is_error"]
         if is_error:
             return error(content)
         too_big = oversized_result(request.name, content)

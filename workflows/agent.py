@@ -76,6 +76,8 @@ RECENT_STEPS_SHOWN = 20
 """How many of the latest steps the ``status`` query returns."""
 RESULT_PREVIEW_CHARS = 300
 """How much of each tool result the status query and the result keep (full text is in history)."""
+ARGUMENTS_KEPT_CHARS = 2_000
+"""How much of each call's arguments the records keep (full arguments are in history)."""
 RECORDS_KEPT = 200
 """How many tool-call, approval and policy records the result (and continue-as-new) keeps: a
 10,000-step run must not carry 10,000 of them. History has them all."""
@@ -89,6 +91,57 @@ def message_bytes(message: Message) -> int:
     if isinstance(message, ToolResultMessage):
         return len(message.content.encode())
     return len(message.text.encode())
+
+
+INPUT_EXAMPLE = '{"agent": "finops", "task": "Why did the bill spike?"}'
+SIGNAL_EXAMPLE = '{"approver": "alice", "approval_id": "apr-1-0"}'
+DECISION_EXAMPLE = '{"approver": "alice", "decision": "approve", "approval_id": "apr-1-0"}'
+
+
+def read_input(raw: object, unexpected: tuple[object, ...]) -> AgentInput:
+    """The run's ``AgentInput``; a missing, null or extra input fails the run saying so."""
+    if raw is None or unexpected:
+        count = 0 if raw is None else 1 + len(unexpected)
+        raise ApplicationError(
+            f"AgentWorkflow takes one input, an AgentInput JSON object like {INPUT_EXAMPLE}; "
+            f"got {count}",
+            type="InvalidInput",
+            non_retryable=True,
+        )
+    return AgentInput.model_validate(raw)  # a ValidationError fails the run (see defn)
+
+
+def read_signal(name: str, raw: object, unexpected: tuple[object, ...]) -> ApprovalSignal | None:
+    """The signal's ``ApprovalSignal``, or None (logged) when the payload is not one."""
+    if raw is None or unexpected:
+        workflow.logger.warning(
+            "ignored %s signal: it takes one JSON object like %s", name, SIGNAL_EXAMPLE
+        )
+        return None
+    try:
+        return ApprovalSignal.model_validate(raw)
+    except pydantic.ValidationError as err:
+        workflow.logger.warning("ignored %s signal: %s", name, validation_summary(err))
+        return None
+
+
+def read_decision(raw: object) -> DecideRequest:
+    """The update's ``DecideRequest``, or ``InvalidDecision`` saying what a decision looks like."""
+    if raw is None:
+        raise InvalidDecision(f"decide takes one JSON object like {DECISION_EXAMPLE}")
+    try:
+        return DecideRequest.model_validate(raw)
+    except pydantic.ValidationError as err:
+        raise InvalidDecision(
+            f"invalid decision ({validation_summary(err)}); expected e.g. {DECISION_EXAMPLE}"
+        ) from None
+
+
+def validation_summary(err: pydantic.ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in item['loc']) or '(payload)'}: {item['msg']}"
+        for item in err.errors(include_url=False)
+    )
 
 
 def failure_message(err: BaseException) -> str:
@@ -129,7 +182,10 @@ class AgentWorkflow:
         """Approvals whose calls are parked in a wait for a human (not escalating, not running)."""
 
     @workflow.run
-    async def run(self, input: AgentInput) -> AgentResult:
+    async def run(self, raw_input: object = None, *unexpected: object) -> AgentResult:
+        # Decoded by hand, not by the SDK from type hints: a start with no input, two inputs or
+        # null must fail the run with a message, not fail its workflow task forever.
+        input = read_input(raw_input, unexpected)
         self._agent = input.agent
         resume: ResumeStep | None = None
         if input.carry is not None:
@@ -181,7 +237,10 @@ class AgentWorkflow:
         )
 
     @workflow.signal(name="approve")
-    def approve(self, signal: ApprovalSignal) -> None:
+    def approve(self, raw: object = None, *unexpected: object) -> None:
+        signal = read_signal("approve", raw, unexpected)
+        if signal is None:
+            return
         self._decide_by_signal(
             DecideRequest(
                 approval_id=signal.approval_id,
@@ -193,7 +252,10 @@ class AgentWorkflow:
         )
 
     @workflow.signal(name="reject")
-    def reject(self, signal: ApprovalSignal) -> None:
+    def reject(self, raw: object = None, *unexpected: object) -> None:
+        signal = read_signal("reject", raw, unexpected)
+        if signal is None:
+            return
         self._decide_by_signal(
             DecideRequest(
                 approval_id=signal.approval_id,
@@ -204,12 +266,13 @@ class AgentWorkflow:
         )
 
     @workflow.update(name="decide")
-    def decide(self, request: DecideRequest) -> DecideResult:
+    def decide(self, raw: object = None) -> DecideResult:
+        request = read_decision(raw)
         return self._desk.submit(request, self._check_decision(request))
 
     @decide.validator
-    def validate_decide(self, request: DecideRequest) -> None:
-        self._check_decision(request)
+    def validate_decide(self, raw: object = None) -> None:
+        self._check_decision(read_decision(raw))
 
     def _check_decision(self, request: DecideRequest) -> PendingApproval:
         if self._spec is None:
@@ -389,35 +452,42 @@ class AgentWorkflow:
 
     def _continue_as_new(self, spec: AgentSpec, resume: ResumeStep | None) -> None:
         messages, context = compact(self._messages, self._context)
+        carried = CarriedRun(
+            spec=spec,
+            messages=messages,
+            context=context,
+            steps=self._steps,
+            usage=self._usage,
+            cost_usd=self._cost_usd,
+            output=self._output,
+            recent_steps=self._recent_steps,
+            tool_calls=self._tool_calls[-RECORDS_KEPT:],
+            tool_calls_total=self._tool_calls_total,
+            approvals=self._desk.records[-RECORDS_KEPT:],
+            policy_decisions=self._policy_records[-RECORDS_KEPT:],
+            mcp_tools=sorted(self._mcp_tools),
+            runs=self._runs + 1,
+            resume=resume,
+        )
+        if spec.max_request_bytes is not None:
+            size = len(carried.model_dump_json().encode())
+            if size > spec.max_request_bytes:
+                self._status, self._phase = "failed", "finished"
+                raise ApplicationError(
+                    f"step {self._steps}: the state to continue as new with is {size:,} bytes, "
+                    f"more than the {spec.max_request_bytes:,} that fit in workflow history "
+                    "without payload offload; turn on external storage (PAYLOAD_STORE) or give "
+                    "the agent a context policy that truncates or summarizes",
+                    type="ConversationTooLarge",
+                    non_retryable=True,
+                )
         workflow.logger.info(
             "continuing as new after %d steps (%d in this run, %d history events)",
             self._steps,
             self._steps_this_run,
             workflow.info().get_current_history_length(),
         )
-        workflow.continue_as_new(
-            AgentInput(
-                agent=self._agent,
-                task=self._task(),
-                carry=CarriedRun(
-                    spec=spec,
-                    messages=messages,
-                    context=context,
-                    steps=self._steps,
-                    usage=self._usage,
-                    cost_usd=self._cost_usd,
-                    output=self._output,
-                    recent_steps=self._recent_steps,
-                    tool_calls=self._tool_calls[-RECORDS_KEPT:],
-                    tool_calls_total=self._tool_calls_total,
-                    approvals=self._desk.records[-RECORDS_KEPT:],
-                    policy_decisions=self._policy_records[-RECORDS_KEPT:],
-                    mcp_tools=sorted(self._mcp_tools),
-                    runs=self._runs + 1,
-                    resume=resume,
-                ),
-            )
-        )
+        workflow.continue_as_new(AgentInput(agent=self._agent, task=self._task(), carry=carried))
 
     def _task(self) -> str:
         first = self._messages[0] if self._messages else None
@@ -521,7 +591,11 @@ class AgentWorkflow:
         record = self._record_for(step, call) if waiting else None
         if record is None:
             record = ToolCallRecord(
-                step=step, call_id=call.id, name=call.name, arguments=call.arguments, is_error=True
+                step=step,
+                call_id=call.id,
+                name=call.name,
+                arguments=call.arguments[:ARGUMENTS_KEPT_CHARS],
+                is_error=True,
             )
             self._tool_calls.append(record)
             del self._tool_calls[:-RECORDS_KEPT]
@@ -568,7 +642,7 @@ class AgentWorkflow:
                     )
                 if decision.arguments is not None:
                     arguments = json.dumps(decision.arguments)
-                    record.arguments = arguments
+                    record.arguments = arguments[:ARGUMENTS_KEPT_CHARS]
         record.idempotency_key = tool_call_key(step, call.id)
         try:
             outcome = await workflow.execute_activity_method(

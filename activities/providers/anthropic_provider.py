@@ -135,7 +135,7 @@ def _input(call: ToolCall) -> dict[str, Any]:
     # tool's result, so an empty object keeps the history valid without hiding anything.
     try:
         parsed = json.loads(call.arguments)
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     return parsed if isinstance(parsed, dict) else {}
 
