@@ -6,7 +6,8 @@
 ``--latency`` seconds (the scripted model's simulated latency), so with unlimited parallelism a
 run of ``--steps`` model calls takes ``steps x latency`` and so does the whole batch: that is
 the ideal. The ratio wall / ideal is what the orchestration costs at this scale (one worker in
-this process, one in-memory dev server).
+this process, one in-memory dev server). The batch runs twice, side by side: with the worker's
+activity slots at the SDK default (100) and at ours (``worker.MAX_CONCURRENT_ACTIVITIES``).
 """
 
 from __future__ import annotations
@@ -30,56 +31,69 @@ from bench.baselines import bench_agent
 from contracts import AgentInput, AgentResult
 from effects import SqliteEffectLedger
 from runtime.devserver import find_temporal_cli
-from worker import build_worker
+from worker import MAX_CONCURRENT_ACTIVITIES, build_worker
+
+SDK_DEFAULT_ACTIVITY_SLOTS = 100
+
+
+async def one_batch(
+    env: WorkflowEnvironment, scratch: str, agents: int, steps: int, latency: float, slots: int
+) -> float:
+    registry = AgentRegistry([bench_agent])
+    queue = f"fanout-{uuid.uuid4()}"
+    worker = build_worker(
+        env.client,
+        queue,
+        registry=registry,
+        providers={"scripted": ScriptedProvider(registry, latency_seconds=latency)},
+        ledger=SqliteEffectLedger(Path(scratch) / "effects.db"),
+        mcp_servers={},
+        max_concurrent_activities=slots,
+    )
+    async with worker:
+        started = time.perf_counter()
+        results = await asyncio.gather(
+            *(
+                env.client.execute_workflow(
+                    "AgentWorkflow",
+                    AgentInput(agent=bench_agent.name, task="bench", max_steps=steps),
+                    id=f"fanout-{i}-{uuid.uuid4()}",
+                    task_queue=queue,
+                    result_type=AgentResult,
+                )
+                for i in range(agents)
+            )
+        )
+        wall = time.perf_counter() - started
+    assert all(r.steps == steps for r in results)
+    return wall
 
 
 async def main(agents: int, steps: int, latency: float) -> dict[str, Any]:
-    registry = AgentRegistry([bench_agent])
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=find_temporal_cli(),
         data_converter=pydantic_data_converter,
         dev_server_log_level="error",
     )
+    ideal = steps * latency
+    walls: dict[int, float] = {}
     with tempfile.TemporaryDirectory() as scratch:
         async with env:
-            queue = f"fanout-{uuid.uuid4()}"
-            worker = build_worker(
-                env.client,
-                queue,
-                registry=registry,
-                providers={"scripted": ScriptedProvider(registry, latency_seconds=latency)},
-                ledger=SqliteEffectLedger(Path(scratch) / "effects.db"),
-                mcp_servers={},
-            )
-            async with worker:
-                started = time.perf_counter()
-                results = await asyncio.gather(
-                    *(
-                        env.client.execute_workflow(
-                            "AgentWorkflow",
-                            AgentInput(agent=bench_agent.name, task="bench", max_steps=steps),
-                            id=f"fanout-{i}-{uuid.uuid4()}",
-                            task_queue=queue,
-                            result_type=AgentResult,
-                        )
-                        for i in range(agents)
-                    )
-                )
-                wall = time.perf_counter() - started
-    assert all(r.steps == steps for r in results)
-    ideal = steps * latency
+            for slots in (SDK_DEFAULT_ACTIVITY_SLOTS, MAX_CONCURRENT_ACTIVITIES):
+                walls[slots] = await one_batch(env, scratch, agents, steps, latency, slots)
+    tuned = walls[MAX_CONCURRENT_ACTIVITIES]
     report = {
         "agents": agents,
         "steps": steps,
         "model_latency_s": latency,
-        "wall_s": wall,
         "ideal_s": ideal,
-        "wall_over_ideal": wall / ideal,
+        "wall_s": tuned,
+        "wall_over_ideal": tuned / ideal,
+        "wall_s_by_activity_slots": walls,
     }
-    print(
-        f"\n{agents} agents x {steps} model calls of {latency:.1f} s: wall {wall:.1f} s, "
-        f"ideal {ideal:.1f} s, ratio {wall / ideal:.2f}x"
-    )
+    print(f"\n{agents} agents x {steps} model calls of {latency:.1f} s (ideal {ideal:.1f} s):")
+    for slots, wall in walls.items():
+        print(f"  activity slots {slots:>5}: wall {wall:6.1f} s, {wall / ideal:5.2f}x the ideal")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "fanout.json").write_text(json.dumps(report, indent=2))
     return report
