@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TASK ?= Our cloud bill spiked this week. Find out why, tell the owner, and stop anything idle that is burning money.
 
-.PHONY: install demo worker test test-fast lint format typecheck bench soak clean server-stop
+.PHONY: install demo worker test test-fast lint format typecheck bench soak chaos clean server-stop
 
 $(BIN)/python: pyproject.toml uv.lock
 	$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -48,6 +48,9 @@ bench: install
 
 soak: install
 	$(BIN)/python -m bench.soak_endurance
+
+chaos: install
+	$(BIN)/python -m bench.chaos
 
 server-stop: install
 	$(BIN)/python starter.py server stop

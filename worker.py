@@ -11,6 +11,8 @@ import asyncio
 import logging
 import os
 import signal
+import sys
+import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -38,6 +40,9 @@ MAX_CONCURRENT_ACTIVITIES = 1_000
 """Activities one worker runs at once. Agent activities mostly wait (on a model API, on a tool's
 server), so the SDK's default of 100 would cap a worker at 100 agents mid-call; override with
 ``WORKER_MAX_CONCURRENT_ACTIVITIES``."""
+CONNECT_PATIENCE = timedelta(minutes=2)
+"""How long a starting worker keeps trying to reach Temporal (a server restarting, a worker
+started first) before it gives up."""
 TOOL_THREADS = 64
 """Threads for sync tools (``asyncio.to_thread``); the default pool has ``cpu_count + 4``."""
 MAX_INLINE_REQUEST_BYTES = 1_500_000
@@ -115,10 +120,27 @@ def build_worker(
     )
 
 
+async def connect_patiently(settings: TemporalSettings) -> Client:
+    """``connect``, retried with backoff for up to ``CONNECT_PATIENCE``."""
+    deadline = time.monotonic() + CONNECT_PATIENCE.total_seconds()
+    delay = 0.5
+    while True:
+        try:
+            return await connect(settings)
+        except RuntimeError as err:  # the SDK's "Failed client connect: ..."
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning(
+                "cannot reach Temporal at %s (%s); retrying in %.1f s", settings.address, err, delay
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
 async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = TemporalSettings.from_env()
-    client = await connect(settings)
+    client = await connect_patiently(settings)
     worker = build_worker(
         client,
         settings.task_queue,
@@ -146,4 +168,11 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except Exception as err:
+        log.error("worker failed: %s", err)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Skip interpreter teardown: the SDK's runtime threads can abort it after a failure.
+        os._exit(1)

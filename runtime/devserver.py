@@ -168,6 +168,13 @@ class DevServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
+                # When this process started the server, it is our child: reap it, or it stays a
+                # zombie that kill(pid, 0) still finds.
+                if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                    break
+            except ChildProcessError:
+                pass  # not our child
+            try:
                 os.kill(pid, 0)
             except OSError:
                 break

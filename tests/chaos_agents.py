@@ -51,3 +51,34 @@ finops_chaos = dataclasses.replace(
     tools=tuple(held_open(t) if t.effect == "side_effect" else t for t in finops.tools),
     order=1000,
 )
+
+
+def held_open_once(tool: Tool) -> Tool:
+    """Like ``held_open``, but only the attempt that performed the effect holds the activity
+    open; a retry answered from the ledger reports at once, as it would in production.
+
+    With ``held_open`` every retry sits in the hold too, so frequent kills can use up a call's
+    attempts on replays alone (``bench.chaos`` kills a worker every few seconds).
+    """
+    run = tool.function
+
+    def function(args: Any, ctx: ToolContext) -> Any:
+        result = run(args, ctx)
+        duplicate = bool(json.loads(json.dumps(result)).get("duplicate_suppressed"))
+        # The worker's pid too, so a chaos driver can aim a kill at the worker holding it.
+        _journal(f"committed {ctx.idempotency_key} {duplicate} {os.getpid()}")
+        if not duplicate:
+            time.sleep(CHAOS_HOLD_SECONDS)
+        _journal(f"returned {ctx.idempotency_key}")
+        return result
+
+    return dataclasses.replace(tool, function=function)
+
+
+finops_chaos_once = dataclasses.replace(
+    finops,
+    name="finops-chaos-once",
+    description="The flagship with each side effect held open once, after it is performed.",
+    tools=tuple(held_open_once(t) if t.effect == "side_effect" else t for t in finops.tools),
+    order=1001,
+)

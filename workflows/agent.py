@@ -664,12 +664,14 @@ class AgentWorkflow:
                 retry_policy=policies.TOOL_CALL_RETRY,
             )
         except ActivityError as err:
-            outcome = ToolOutcome(
-                call_id=call.id,
-                name=call.name,
-                content=f"tool {call.name!r} failed after retries: {failure_message(err)}",
-                is_error=True,
-            )
+            content = f"tool {call.name!r} failed after retries: {failure_message(err)}"
+            if schema.effect == "side_effect":
+                # Attempts cut short by crashes or timeouts may have acted before they died.
+                content += (
+                    "; it acts on the world and an attempt may have taken effect before it "
+                    "failed, so check before calling it again"
+                )
+            outcome = ToolOutcome(call_id=call.id, name=call.name, content=content, is_error=True)
         record.is_error = outcome.is_error
         record.result_preview = outcome.content[:RESULT_PREVIEW_CHARS]
         return outcome

@@ -24,14 +24,17 @@ from __future__ import annotations
 import email.utils
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
-import anthropic
-import openai
 from temporalio.exceptions import ApplicationError
 
-_STATUS_ERRORS = (anthropic.APIStatusError, openai.APIStatusError)
-_TIMEOUT_ERRORS = (anthropic.APITimeoutError, openai.APITimeoutError)
-_CONNECTION_ERRORS = (anthropic.APIConnectionError, openai.APIConnectionError)
+if TYPE_CHECKING:
+    # Imported only where an SDK error is being mapped: importing both SDKs costs a worker
+    # seconds of start-up, which matters most right after a crash.
+    import anthropic
+    import openai
+
+_SDK_PACKAGES = ("anthropic", "openai")
 
 _RETRYABLE_STATUS_TYPES = {
     408: "ProviderTimeout",
@@ -44,14 +47,20 @@ def to_activity_error(err: BaseException) -> BaseException:
     """Map a provider SDK exception to an ``ApplicationError`` Temporal knows how to retry."""
     if isinstance(err, ApplicationError):
         return err
-    if isinstance(err, _STATUS_ERRORS):
-        return _from_status(err)
     provider = _provider_of(err)
-    if isinstance(err, _TIMEOUT_ERRORS):
+    if type(err).__module__.partition(".")[0] not in _SDK_PACKAGES:
+        # Unknown failures may be transient; the retry policy's attempt limit bounds the cost.
+        return ApplicationError(f"{provider} call failed: {err!r}", type="ProviderError")
+    import anthropic
+    import openai
+
+    if isinstance(err, (anthropic.APIStatusError, openai.APIStatusError)):
+        return _from_status(err)
+    if isinstance(err, (anthropic.APITimeoutError, openai.APITimeoutError)):
         return ApplicationError(
             f"{provider} request timed out: {err.message}", type="ProviderTimeout"
         )
-    if isinstance(err, _CONNECTION_ERRORS):
+    if isinstance(err, (anthropic.APIConnectionError, openai.APIConnectionError)):
         cause = f" ({err.__cause__!r})" if err.__cause__ is not None else ""
         return ApplicationError(
             f"{provider} connection failed: {err.message}{cause}", type="ProviderConnectionError"
