@@ -84,9 +84,9 @@ def parse_arguments(tool: str, raw: str) -> dict[str, Any]:
     except RecursionError:
         raise InvalidArguments(f"arguments for {tool!r} are nested too deeply") from None
     if not isinstance(parsed, dict):
-        raise InvalidArguments(
-            f"arguments for {tool!r} must be a JSON object, got {type(parsed).__name__}"
-        )
+        shown = repr(parsed)
+        shown = shown if len(shown) <= 80 else f"{shown[:77]}..."
+        raise InvalidArguments(f"arguments for {tool!r} must be a JSON object, got {shown}")
     try:
         # Escapes like "\ud800" decode to lone surrogates, which no UTF-8 payload can carry.
         json.dumps(parsed, ensure_ascii=False).encode()
