@@ -42,9 +42,10 @@ typecheck: install
 	$(BIN)/mypy
 
 # The benchmarks compare against LangGraph, a bench-only dependency group.
+# `make bench BENCH_ARGS=--quick` checks that the suite works in a few minutes.
 bench: install
 	$(PYTHON) -m uv sync --frozen --group bench --inexact --python $(PYTHON)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 soak: install
 	$(BIN)/python -m bench.soak_endurance
