@@ -28,8 +28,6 @@ from contracts.tools import (
 from effects import EffectLedger
 from tools import ToolContext, ToolError
 
-MAX_ERROR_CHARS = 2_000
-
 
 def describe_validation_error(err: ValidationError) -> str:
     problems = []
@@ -46,27 +44,19 @@ class ToolActivities:
 
     @activity.defn(name="run_tool")
     async def run_tool(self, request: ToolRequest) -> ToolOutcome:
-        def error(message: str) -> ToolOutcome:
-            return ToolOutcome(
-                call_id=request.call_id,
-                name=request.name,
-                content=message[:MAX_ERROR_CHARS],
-                is_error=True,
-            )
-
         agent = self._registry.get(request.agent)
         tool = agent.tool(request.name)
         if tool is None:
-            return error(f"unknown tool {request.name!r}")
+            return ToolOutcome.error(request, f"unknown tool {request.name!r}")
         try:
             raw = parse_arguments(request.name, request.arguments)
         except InvalidArguments as err:
-            return error(str(err))
+            return ToolOutcome.error(request, str(err))
         try:
             args = tool.args_model.model_validate(raw)
         except ValidationError as err:
-            return error(
-                f"invalid arguments for {request.name!r}: {describe_validation_error(err)}"
+            return ToolOutcome.error(
+                request, f"invalid arguments for {request.name!r}: {describe_validation_error(err)}"
             )
         ctx = ToolContext(
             agent=request.agent,
@@ -87,9 +77,9 @@ class ToolActivities:
                 else:
                     content = await tool.invoke(args, ctx)
             except ToolError as err:
-                return error(str(err))
+                return ToolOutcome.error(request, str(err))
         content = clean_text(content)
         too_big = oversized_result(request.name, content)
         if too_big is not None:
-            return error(too_big)
+            return ToolOutcome.error(request, too_big)
         return ToolOutcome(call_id=request.call_id, name=request.name, content=content)

@@ -41,6 +41,10 @@ class ToolRequest(BaseModel):
     ``side_effect`` calls with the effects ledger; ``run_tool`` trusts the tool's own code."""
 
 
+MAX_ERROR_CHARS = 2_000
+"""Bound on the error text the model reads for one call."""
+
+
 class ToolOutcome(BaseModel):
     """Output of the ``run_tool`` activity; errors are data the model sees, not exceptions."""
 
@@ -48,6 +52,16 @@ class ToolOutcome(BaseModel):
     name: str
     content: str
     is_error: bool = False
+
+    @classmethod
+    def error(cls, request: ToolRequest, message: str) -> ToolOutcome:
+        """The outcome that tells the model ``message`` (bounded) about ``request``."""
+        return cls(
+            call_id=request.call_id,
+            name=request.name,
+            content=message[:MAX_ERROR_CHARS],
+            is_error=True,
+        )
 
 
 MAX_TOOL_RESULT_BYTES = 1 << 20

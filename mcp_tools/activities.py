@@ -37,9 +37,6 @@ from effects import EffectLedger
 from mcp_tools.client import call_tool, list_tools
 from mcp_tools.servers import TOOL_NAME_SEPARATOR, McpServer
 
-MAX_ERROR_CHARS = 2_000
-"""Same bound as ``run_tool`` puts on error text the model reads."""
-
 
 class ListMcpToolsInput(BaseModel):
     """Input of the ``list_mcp_tools`` activity."""
@@ -98,22 +95,14 @@ class McpActivities:
             McpServerError: The server could not be reached or failed the exchange (retryable).
         """
 
-        def error(message: str) -> ToolOutcome:
-            return ToolOutcome(
-                call_id=request.call_id,
-                name=request.name,
-                content=message[:MAX_ERROR_CHARS],
-                is_error=True,
-            )
-
         server_name, separator, tool_name = request.name.partition(TOOL_NAME_SEPARATOR)
         server = self._servers.get(server_name) if separator and tool_name else None
         if server is None:
-            return error(f"unknown tool {request.name!r}")
+            return ToolOutcome.error(request, f"unknown tool {request.name!r}")
         try:
             raw = parse_arguments(request.name, request.arguments)
         except InvalidArguments as err:
-            return error(str(err))
+            return ToolOutcome.error(request, str(err))
 
         async def call() -> str:
             content, is_error = await call_tool(server, tool_name, raw, request.idempotency_key)
@@ -127,8 +116,8 @@ class McpActivities:
         decoded = json.loads(answer)
         content, is_error = clean_text(decoded["content"]), decoded["is_error"]
         if is_error:
-            return error(content)
+            return ToolOutcome.error(request, content)
         too_big = oversized_result(request.name, content)
         if too_big is not None:
-            return error(too_big)
+            return ToolOutcome.error(request, too_big)
         return ToolOutcome(call_id=request.call_id, name=request.name, content=content)

@@ -57,7 +57,7 @@ from activities.providers.anthropic_provider import to_anthropic_messages
 from activities.providers.base import ModelProvider
 from activities.providers.openai_provider import to_openai_messages
 from activities.providers.scripted import ScriptedProvider
-from activities.tools import MAX_ERROR_CHARS, ToolActivities
+from activities.tools import ToolActivities
 from agents import Agent, AgentRegistry, ScriptedCall, ScriptedReply, ScriptView, default_registry
 from contracts import (
     AgentInput,
@@ -75,7 +75,7 @@ from contracts import (
     UserMessage,
 )
 from contracts.approvals import ApprovalSignal, DecideRequest, DecideResult, ToolRule
-from contracts.tools import InvalidArguments, parse_arguments
+from contracts.tools import MAX_ERROR_CHARS, InvalidArguments, parse_arguments
 from effects.ledger import SqliteEffectLedger
 from tests.agents_for_tests import TEST_AGENTS, gatekeeper
 from tests.conftest import running_worker
