@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import statistics
+import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
@@ -24,17 +25,13 @@ from typing import Literal
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
-from activities.providers.scripted import ScriptedProvider
 from agents import AgentRegistry
 from bench import RESULTS
+from bench._harness import agent_worker, dev_server
 from bench.baselines import gated_bench_agent
 from contracts import AgentInput, AgentResult, AgentStatusView
 from contracts.approvals import ApprovalSignal, DecideRequest, DecideResult
-from runtime.devserver import find_temporal_cli
-from worker import build_worker
 
 Channel = Literal["signal", "update"]
 
@@ -86,23 +83,20 @@ async def one_run(client: Client, queue: str, channel: Channel) -> tuple[float |
 
 async def main(runs: int) -> dict[str, dict[str, float]]:
     registry = AgentRegistry([gated_bench_agent])
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=find_temporal_cli(), data_converter=pydantic_data_converter
-    )
+    env = await dev_server()
     samples: dict[str, list[float]] = {}
-    async with env:
-        queue = f"approval-{uuid.uuid4()}"
-        worker = build_worker(
-            env.client, queue, registry=registry, providers={"scripted": ScriptedProvider(registry)}
-        )
-        async with worker:
-            await one_run(env.client, queue, "signal")  # warm up
-            for i in range(runs):
-                channel: Channel = "signal" if i % 2 == 0 else "update"
-                server_ms, client_ms = await one_run(env.client, queue, channel)
-                if server_ms is not None:
-                    samples.setdefault(f"{channel} (server clock)", []).append(server_ms)
-                samples.setdefault(f"{channel} (from client send)", []).append(client_ms)
+    with tempfile.TemporaryDirectory() as scratch:
+        async with env:
+            queue = f"approval-{uuid.uuid4()}"
+            worker = agent_worker(env.client, queue, registry, scratch)
+            async with worker:
+                await one_run(env.client, queue, "signal")  # warm up
+                for i in range(runs):
+                    channel: Channel = "signal" if i % 2 == 0 else "update"
+                    server_ms, client_ms = await one_run(env.client, queue, channel)
+                    if server_ms is not None:
+                        samples.setdefault(f"{channel} (server clock)", []).append(server_ms)
+                    samples.setdefault(f"{channel} (from client send)", []).append(client_ms)
     summary = {
         name: {
             "median_ms": statistics.median(values),

@@ -18,20 +18,16 @@ import json
 import tempfile
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from activities.providers.scripted import ScriptedProvider
 from agents import AgentRegistry
 from bench import RESULTS
+from bench._harness import agent_worker, dev_server
 from bench.baselines import bench_agent
 from contracts import AgentInput, AgentResult
-from effects import SqliteEffectLedger
-from runtime.devserver import find_temporal_cli
-from worker import MAX_CONCURRENT_ACTIVITIES, build_worker
+from worker import MAX_CONCURRENT_ACTIVITIES
 
 SDK_DEFAULT_ACTIVITY_SLOTS = 100
 
@@ -41,14 +37,8 @@ async def one_batch(
 ) -> float:
     registry = AgentRegistry([bench_agent])
     queue = f"fanout-{uuid.uuid4()}"
-    worker = build_worker(
-        env.client,
-        queue,
-        registry=registry,
-        providers={"scripted": ScriptedProvider(registry, latency_seconds=latency)},
-        ledger=SqliteEffectLedger(Path(scratch) / "effects.db"),
-        mcp_servers={},
-        max_concurrent_activities=slots,
+    worker = agent_worker(
+        env.client, queue, registry, scratch, model_latency=latency, max_concurrent_activities=slots
     )
     async with worker:
         started = time.perf_counter()
@@ -70,11 +60,7 @@ async def one_batch(
 
 
 async def main(agents: int, steps: int, latency: float) -> dict[str, Any]:
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=find_temporal_cli(),
-        data_converter=pydantic_data_converter,
-        dev_server_log_level="error",
-    )
+    env = await dev_server()
     ideal = steps * latency
     walls: dict[int, float] = {}
     with tempfile.TemporaryDirectory() as scratch:

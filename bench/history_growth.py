@@ -17,24 +17,19 @@ import asyncio
 import json
 import tempfile
 import uuid
-from pathlib import Path
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
-from temporalio.testing import WorkflowEnvironment
 
-from activities.providers.scripted import ScriptedProvider
 from agents import AgentRegistry
 from agents.soak import soak
 from bench import RESULTS
+from bench._harness import agent_worker, dev_server
 from contracts import AgentInput, AgentResult
 from contracts.context import ContextPolicy
-from effects import SqliteEffectLedger
 from runtime.converter import data_converter_from_env
-from runtime.devserver import find_temporal_cli
-from worker import build_worker
 
 TARGET_TOKENS = (1_000, 10_000, 50_000, 100_000, 200_000)
 CHARS_PER_TOKEN = 4  # the scripted model's estimate
@@ -82,9 +77,7 @@ async def measure(client: Client, queue: str, tokens: int, steps: int) -> float:
 
 async def main(steps: int) -> dict[str, dict[int, float]]:
     registry = AgentRegistry([soak])
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=find_temporal_cli(), data_converter=pydantic_data_converter
-    )
+    env = await dev_server()
     figures: dict[str, dict[int, float]] = {"offload": {}, "no offload": {}}
     with tempfile.TemporaryDirectory() as scratch:
         converters: dict[str, DataConverter] = {
@@ -98,14 +91,7 @@ async def main(steps: int) -> dict[str, dict[int, float]]:
             for name, converter in converters.items():
                 client = await Client.connect(target, data_converter=converter)
                 queue = f"growth-{uuid.uuid4()}"
-                worker = build_worker(
-                    client,
-                    queue,
-                    registry=registry,
-                    providers={"scripted": ScriptedProvider(registry)},
-                    ledger=SqliteEffectLedger(Path(scratch) / "effects.db"),
-                    mcp_servers={},
-                )
+                worker = agent_worker(client, queue, registry, scratch)
                 async with worker:
                     for tokens in TARGET_TOKENS:
                         figures[name][tokens] = await measure(client, queue, tokens, steps)

@@ -26,13 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 from bench import RESULTS
+from bench._harness import dev_server
 from contracts import AgentInput, AgentResult, AgentStatusView
 from runtime.converter import data_converter_from_env
-from runtime.devserver import find_temporal_cli
 from runtime.settings import PROJECT_ROOT
 
 
@@ -94,11 +92,7 @@ async def one(client: Client, env: dict[str, str], scratch: Path, after: int) ->
 
 
 async def main(afters: list[int]) -> dict[int, float]:
-    env_server = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=find_temporal_cli(),
-        data_converter=pydantic_data_converter,
-        dev_server_log_level="error",
-    )
+    env_server = await dev_server()
     figures: dict[int, float] = {}
     with tempfile.TemporaryDirectory() as scratch:
         async with env_server:

@@ -19,18 +19,13 @@ import uuid
 from pathlib import Path
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
-from activities.providers.scripted import ScriptedProvider
 from agents import AgentRegistry
 from agents.soak import soak
 from bench import RESULTS
+from bench._harness import agent_worker, dev_server
 from contracts import AgentInput, AgentResult, AgentStatusView
-from effects import SqliteEffectLedger
 from runtime.converter import data_converter_from_env
-from runtime.devserver import find_temporal_cli
-from worker import build_worker
 
 
 def rss_mib() -> float:
@@ -42,9 +37,7 @@ def rss_mib() -> float:
 
 async def main(steps: int, size: int) -> dict[str, object]:
     registry = AgentRegistry([soak])
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=find_temporal_cli(), data_converter=pydantic_data_converter
-    )
+    env = await dev_server()
     samples: list[tuple[int, float, float]] = []  # (step, seconds, RSS MiB)
     with tempfile.TemporaryDirectory() as scratch:
         async with env:
@@ -55,14 +48,7 @@ async def main(steps: int, size: int) -> dict[str, object]:
                 ),
             )
             queue = f"soak-{uuid.uuid4()}"
-            worker = build_worker(
-                client,
-                queue,
-                registry=registry,
-                providers={"scripted": ScriptedProvider(registry)},
-                ledger=SqliteEffectLedger(Path(scratch) / "effects.db"),
-                mcp_servers={},
-            )
+            worker = agent_worker(client, queue, registry, scratch)
             async with worker:
                 started = time.perf_counter()
                 samples.append((0, 0.0, rss_mib()))

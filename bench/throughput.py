@@ -34,18 +34,13 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.providers.scripted import ScriptedProvider
 from agents import AgentRegistry
 from bench import RESULTS
+from bench._harness import agent_worker, dev_server
 from bench.baselines import BareActivityLoop, bench_agent, noop_activity
 from contracts import AgentInput, AgentResult
-from effects import SqliteEffectLedger
-from runtime.devserver import find_temporal_cli
-from worker import build_worker
 
 RunOnce = Callable[[int], Awaitable[None]]
 """Run one loop of ``steps`` steps to completion."""
@@ -161,11 +156,7 @@ async def langgraph_loop(db_path: Path) -> tuple[RunOnce, Callable[[], Awaitable
 
 async def main(steps: int, levels: list[int], rounds: int) -> dict[str, Any]:
     registry = AgentRegistry([bench_agent])
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=find_temporal_cli(),
-        data_converter=pydantic_data_converter,
-        dev_server_log_level="error",
-    )
+    env = await dev_server()
     results: dict[str, dict[int, list[Figures]]] = {}
     with tempfile.TemporaryDirectory() as scratch:
         async with env:
@@ -178,14 +169,7 @@ async def main(steps: int, levels: list[int], rounds: int) -> dict[str, Any]:
                 activities=[noop_activity],
                 max_concurrent_activities=1_000,
             )
-            agent_worker = build_worker(
-                client,
-                agent_queue,
-                registry=registry,
-                providers={"scripted": ScriptedProvider(registry)},
-                ledger=SqliteEffectLedger(Path(scratch) / "effects.db"),
-                mcp_servers={},
-            )
+            agent_loop_worker = agent_worker(client, agent_queue, registry, scratch)
             loops: dict[str, RunOnce] = {
                 "asyncio": asyncio_loop(),
                 "bare Temporal": bare_temporal(client, bare_queue),
@@ -198,7 +182,7 @@ async def main(steps: int, levels: list[int], rounds: int) -> dict[str, Any]:
                 )
             except ImportError:
                 print("LangGraph not installed (uv sync --group bench): skipped")
-            async with bare_worker, agent_worker:
+            async with bare_worker, agent_loop_worker:
                 for run_once in loops.values():  # warm up
                     await batch(run_once, 2, 1)
                 for level in levels:
