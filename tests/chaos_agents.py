@@ -2,7 +2,7 @@
 
 Worker processes load it with ``DURABLE_AGENTS_MODULES=tests.chaos_agents``. Each side-effecting
 tool runs the real flagship tool (which commits its effect and its ledger row in one
-transaction), writes ``committed <key> <duplicate_suppressed>`` to ``$CHAOS_EFFECTS_JOURNAL``,
+transaction), writes ``committed <key> <duplicate_suppressed> <pid>`` to ``$CHAOS_EFFECTS_JOURNAL``,
 then keeps the activity open for ``CHAOS_HOLD_SECONDS`` before reporting. A kill -9 in that hold
 lands in the hardest window: the effect is done, Temporal has not heard about it, and the retry
 must not do it again.
@@ -29,15 +29,23 @@ def _journal(line: str) -> None:
             journal.write(line + "\n")
 
 
-def held_open(tool: Tool) -> Tool:
-    """``tool``, reporting its effect to the journal and holding the activity open after it."""
+def held_open(tool: Tool, *, hold_replays: bool = True) -> Tool:
+    """``tool``, reporting its effect to the journal (with the worker's pid, so a chaos driver
+    can aim a kill at the worker holding it) and holding the activity open after it.
+
+    ``hold_replays=False``: only the attempt that performed the effect holds; a retry answered
+    from the ledger reports at once, as it would in production. With every retry held too,
+    frequent kills can use up a call's attempts on replays alone (``bench.chaos`` kills a worker
+    every few seconds).
+    """
     run = tool.function
 
     def function(args: Any, ctx: ToolContext) -> Any:
         result = run(args, ctx)  # sync flagship tools: this is the committed effect
         duplicate = bool(json.loads(json.dumps(result)).get("duplicate_suppressed"))
-        _journal(f"committed {ctx.idempotency_key} {duplicate}")
-        time.sleep(CHAOS_HOLD_SECONDS)
+        _journal(f"committed {ctx.idempotency_key} {duplicate} {os.getpid()}")
+        if hold_replays or not duplicate:
+            time.sleep(CHAOS_HOLD_SECONDS)
         _journal(f"returned {ctx.idempotency_key}")
         return result
 
@@ -53,32 +61,12 @@ finops_chaos = dataclasses.replace(
 )
 
 
-def held_open_once(tool: Tool) -> Tool:
-    """Like ``held_open``, but only the attempt that performed the effect holds the activity
-    open; a retry answered from the ledger reports at once, as it would in production.
-
-    With ``held_open`` every retry sits in the hold too, so frequent kills can use up a call's
-    attempts on replays alone (``bench.chaos`` kills a worker every few seconds).
-    """
-    run = tool.function
-
-    def function(args: Any, ctx: ToolContext) -> Any:
-        result = run(args, ctx)
-        duplicate = bool(json.loads(json.dumps(result)).get("duplicate_suppressed"))
-        # The worker's pid too, so a chaos driver can aim a kill at the worker holding it.
-        _journal(f"committed {ctx.idempotency_key} {duplicate} {os.getpid()}")
-        if not duplicate:
-            time.sleep(CHAOS_HOLD_SECONDS)
-        _journal(f"returned {ctx.idempotency_key}")
-        return result
-
-    return dataclasses.replace(tool, function=function)
-
-
 finops_chaos_once = dataclasses.replace(
     finops,
     name="finops-chaos-once",
     description="The flagship with each side effect held open once, after it is performed.",
-    tools=tuple(held_open_once(t) if t.effect == "side_effect" else t for t in finops.tools),
+    tools=tuple(
+        held_open(t, hold_replays=False) if t.effect == "side_effect" else t for t in finops.tools
+    ),
     order=1001,
 )

@@ -172,7 +172,7 @@ def effect_journal(path: Path) -> list[tuple[str, str, bool]]:
     entries = []
     for line in path.read_text().splitlines():
         event, key, *rest = line.split()
-        entries.append((event, key, rest == ["True"]))
+        entries.append((event, key, rest[:1] == ["True"]))  # then the pid
     return entries
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import datetime, timedelta
+from typing import Literal
 
 import pydantic
 from temporalio import workflow
@@ -187,32 +188,11 @@ class AgentWorkflow:
 
     @workflow.signal(name="approve")
     def approve(self, raw: object = None, *unexpected: object) -> None:
-        signal = read_signal("approve", raw, unexpected)
-        if signal is None:
-            return
-        self._decide_by_signal(
-            DecideRequest(
-                approval_id=signal.approval_id,
-                approver=signal.approver,
-                decision="approve",
-                arguments=signal.arguments,
-                comment=signal.comment,
-            )
-        )
+        self._decide_by_signal("approve", raw, unexpected)
 
     @workflow.signal(name="reject")
     def reject(self, raw: object = None, *unexpected: object) -> None:
-        signal = read_signal("reject", raw, unexpected)
-        if signal is None:
-            return
-        self._decide_by_signal(
-            DecideRequest(
-                approval_id=signal.approval_id,
-                approver=signal.approver,
-                decision="reject",
-                comment=signal.reason or signal.comment,
-            )
-        )
+        self._decide_by_signal("reject", raw, unexpected)
 
     @workflow.update(name="decide")
     def decide(self, raw: object = None) -> DecideResult:
@@ -229,8 +209,20 @@ class AgentWorkflow:
         tools = {t.name: t for t in self._spec.tools}
         return self._desk.check(request, self._spec.approvals, tools)
 
-    def _decide_by_signal(self, request: DecideRequest) -> None:
+    def _decide_by_signal(
+        self, decision: Literal["approve", "reject"], raw: object, unexpected: tuple[object, ...]
+    ) -> None:
         # Signals cannot be refused: an invalid one is logged and changes nothing.
+        signal = read_signal(decision, raw, unexpected)
+        if signal is None:
+            return
+        request = DecideRequest(
+            approval_id=signal.approval_id,
+            approver=signal.approver,
+            decision=decision,
+            arguments=signal.arguments if decision == "approve" else None,
+            comment=(signal.reason or signal.comment) if decision == "reject" else signal.comment,
+        )
         try:
             approval = self._check_decision(request)
         except InvalidDecision as err:
