@@ -42,7 +42,12 @@ from temporalio.service import RPCError
 from agents import UnknownAgentError, default_registry
 from contracts import AgentInput, AgentResult, AgentStatusView, PendingApproval, ToolCallRecord
 from contracts.approvals import DecideRequest, DecideResult
-from runtime.client import connect, embedded_server
+from runtime.client import (
+    connect,
+    embedded_codec_server,
+    embedded_server,
+    start_embedded_services,
+)
 from runtime.settings import TemporalSettings
 
 FOLLOW_POLL_SECONDS = 0.3
@@ -93,6 +98,24 @@ async def hosted_worker(
     status_attribute = await ensure_agent_status_attribute(client)
     async with build_worker(client, settings.task_queue, status_search_attribute=status_attribute):
         yield
+
+
+SUMMARY_TASK_CHARS = 100
+"""How much of the task the workflow list's summary column shows."""
+
+
+def start_metadata(agent_input: AgentInput) -> tuple[str, str]:
+    """The run's summary and details (Markdown) in the Web UI: which agent, on what."""
+    task = " ".join(agent_input.task.split())
+    if len(task) > SUMMARY_TASK_CHARS:
+        task = task[: SUMMARY_TASK_CHARS - 1] + "…"
+    details = [f"**Agent:** {agent_input.agent}"]
+    if agent_input.model:
+        details.append(f"**Model:** {agent_input.model}")
+    if agent_input.max_steps:
+        details.append(f"**Max steps:** {agent_input.max_steps}")
+    details.append(f"**Task:** {agent_input.task[:2000]}")
+    return f"{agent_input.agent}: {task}", "\n\n".join(details)
 
 
 def check_agent(name: str) -> None:
@@ -230,7 +253,13 @@ async def wait_result(handle: WorkflowHandle[Any, Any]) -> tuple[AgentResult | N
         return None, message
 
 
-def result_text(result: AgentResult, url: str | None) -> str:
+def codec_line(settings: TemporalSettings) -> str | None:
+    """How to point the ``temporal`` CLI at the embedded codec server, if there is one."""
+    codec = embedded_codec_server(settings) if settings.embedded else None
+    return codec.cli_environment() if codec is not None else None
+
+
+def result_text(result: AgentResult, url: str | None, cli: str | None = None) -> str:
     lines = [
         "",
         "-" * 72,
@@ -243,6 +272,8 @@ def result_text(result: AgentResult, url: str | None) -> str:
     ]
     if url:
         lines += ["", f"Web UI: {url}"]
+    if cli:
+        lines += [f"Temporal CLI (to read offloaded payloads too): {cli}"]
     return "\n".join(lines)
 
 
@@ -254,9 +285,10 @@ async def cmd_run(args: argparse.Namespace, settings: TemporalSettings) -> int:
         agent=args.agent, task=args.task, model=args.model, max_steps=args.max_steps
     )
     async with hosted_worker(client, settings, args):
+        summary, details = start_metadata(agent_input)
         handle = await client.start_workflow(
             "AgentWorkflow", agent_input, id=workflow_id, task_queue=settings.task_queue,
-            result_type=AgentResult,
+            result_type=AgentResult, static_summary=summary, static_details=details,
         )  # fmt: skip
         url = settings.workflow_url(workflow_id, handle.result_run_id)
         if not args.json:
@@ -275,7 +307,11 @@ async def cmd_run(args: argparse.Namespace, settings: TemporalSettings) -> int:
     if result is None:
         emit(args.json, {**data, "status": "failed", "error": error}, f"\nfailed: {error}\n{url}")
         return 1
-    emit(args.json, {**data, **result.model_dump(mode="json")}, result_text(result, url))
+    emit(
+        args.json,
+        {**data, **result.model_dump(mode="json")},
+        result_text(result, url, codec_line(settings)),
+    )
     return 0
 
 
@@ -385,20 +421,25 @@ async def cmd_server(args: argparse.Namespace, settings: TemporalSettings) -> in
             f"TEMPORAL_ADDRESS is set ({settings.address}): no embedded server to manage"
         )
     server = embedded_server(settings)
+    codec = embedded_codec_server(settings)
     if args.action == "start":
-        started = await server.ensure_running()
+        started = await start_embedded_services(settings)
         state = "started" if started else "already running"
     elif args.action == "stop":
+        if codec is not None:
+            codec.stop()
         state = "stopped" if server.stop() else "not running (or not started by this project)"
     else:
         from runtime.devserver import port_open
 
         state = "running" if port_open(server.host, server.port) else "not running"
     data = {"state": state, "address": server.address, "web_ui": settings.ui_url,
-            "db": str(server.db_file), "log": str(server.log_file)}  # fmt: skip
-    emit(
-        args.json, data, f"Temporal dev server {state}: {server.address}, Web UI {settings.ui_url}"
-    )
+            "db": str(server.db_file), "log": str(server.log_file),
+            "codec_server": codec.url if codec else None}  # fmt: skip
+    text = f"Temporal dev server {state}: {server.address}, Web UI {settings.ui_url}"
+    if codec is not None and args.action != "stop":
+        text += f"\ncodec server {codec.url}; for the temporal CLI: {codec.cli_environment()}"
+    emit(args.json, data, text)
     return 0
 
 

@@ -8,6 +8,13 @@ size in ``--steps`` steps; the figure is the mean serialized size of the history
 last five steps. Once with the project's converter and a local payload store (the default), once
 with plain pydantic (no offload), side by side in one run. Absolute bytes; the ratio column is
 last-step bytes over those of the smallest conversation in the same column.
+
+The conversation grows by one tool result a step, so bigger targets mean bigger tool results
+(tokens x 4 / steps bytes each). With offload, the conversation each model request carries
+leaves history from 2 KiB on, but a tool result is an ordinary payload: it stays in history,
+readable by the stock tools, up to 32 KiB. So the "offload" column follows the size of one tool
+result (which does not grow as the conversation does), and "minus result" subtracts it: what a
+step costs history apart from its own tool output, flat however long the conversation.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from bench import RESULTS
 from bench._harness import agent_worker, dev_server
 from contracts import AgentInput, AgentResult
 from contracts.context import ContextPolicy
+from payload_storage import DEFAULT_INLINE_LIMIT_BYTES
 from runtime.converter import data_converter_from_env
 
 TARGET_TOKENS = (1_000, 10_000, 50_000, 100_000, 200_000)
@@ -96,13 +104,18 @@ async def main(steps: int) -> dict[str, dict[int, float]]:
                     for tokens in TARGET_TOKENS:
                         figures[name][tokens] = await measure(client, queue, tokens, steps)
     print(f"\nhistory bytes per step (mean of the last {LAST_STEPS}), keep_all, absolute bytes")
-    print(f"{'conversation':>14}{'offload':>12}{'ratio':>8}{'no offload':>14}{'ratio':>8}")
+    print(
+        f"{'conversation':>14}{'tool result':>13}{'offload':>10}{'ratio':>8}{'minus result':>14}"
+        f"{'no offload':>13}{'ratio':>8}"
+    )
     first = TARGET_TOKENS[0]
     for tokens in TARGET_TOKENS:
         on, off = figures["offload"][tokens], figures["no offload"][tokens]
+        chunk = tokens * CHARS_PER_TOKEN // steps
+        inline = chunk if chunk < DEFAULT_INLINE_LIMIT_BYTES else 0
         print(
-            f"{tokens:>8} tokens{on:>12.0f}{on / figures['offload'][first]:>7.2f}x"
-            f"{off:>14.0f}{off / figures['no offload'][first]:>7.2f}x"
+            f"{tokens:>8} tokens{chunk:>13}{on:>10.0f}{on / figures['offload'][first]:>7.2f}x"
+            f"{on - inline:>14.0f}{off:>13.0f}{off / figures['no offload'][first]:>7.2f}x"
         )
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "history_growth.json").write_text(

@@ -4,6 +4,7 @@ process, so the Temporal server and its database only ever store ciphertext.
 An encrypted payload looks like this::
 
     metadata: {"encoding": b"binary/encrypted", "encryption-key-id": b"<key id>"}
+              (plus the payload-storage hint, if the payload has one)
     data:     12-byte random nonce || AES-GCM ciphertext and 16-byte tag
 
 The plaintext is the serialized original ``Payload`` proto, so its encoding (``json/plain``,
@@ -25,6 +26,7 @@ from temporalio.converter import PayloadCodec
 
 from codec._errors import DecryptionError
 from codec._keys import KeyRing
+from payload_storage import STORAGE_HINT_METADATA
 
 ENCRYPTED_ENCODING = b"binary/encrypted"
 """The ``encoding`` metadata value of a payload this codec encrypted."""
@@ -36,6 +38,11 @@ NONCE_SIZE = 12
 """Bytes of random nonce in front of each ciphertext (96 bits, as GCM recommends)."""
 
 _TAG_SIZE = 16
+
+PLAINTEXT_METADATA: tuple[str, ...] = (STORAGE_HINT_METADATA,)
+"""Metadata moved onto the encrypted envelope: the payload-storage hint (``offload`` or
+``inline``), which external storage reads (and removes) after the codec has run. It says what
+kind of payload this is, nothing of its content."""
 
 
 class AesGcmCodec(PayloadCodec):
@@ -78,14 +85,20 @@ class AesGcmCodec(PayloadCodec):
     def encrypt(self, payload: Payload) -> Payload:
         """Encrypt one payload with the newest key (synchronous form of ``encode``)."""
         key_id = self._keys.newest_id
+        metadata = {"encoding": ENCRYPTED_ENCODING, KEY_ID_METADATA: key_id.encode()}
+        moved = {k: v for k, v in payload.metadata.items() if k in PLAINTEXT_METADATA}
+        if moved:
+            metadata.update(moved)
+            payload = Payload(
+                metadata={k: v for k, v in payload.metadata.items() if k not in moved},
+                data=payload.data,
+                external_payloads=payload.external_payloads,
+            )
         nonce = secrets.token_bytes(NONCE_SIZE)
         ciphertext = self._ciphers[key_id].encrypt(
             nonce, payload.SerializeToString(), key_id.encode()
         )
-        return Payload(
-            metadata={"encoding": ENCRYPTED_ENCODING, KEY_ID_METADATA: key_id.encode()},
-            data=nonce + ciphertext,
-        )
+        return Payload(metadata=metadata, data=nonce + ciphertext)
 
     def decrypt(self, payload: Payload) -> Payload:
         """Decrypt one encrypted payload (synchronous form of ``decode``)."""

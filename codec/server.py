@@ -2,12 +2,15 @@
 
 Usage::
 
-    DURABLE_AGENTS_CODEC_KEYS=... DURABLE_AGENTS_CODEC_TOKEN=... python -m codec.server --port 8081
+    DURABLE_AGENTS_CODEC_TOKEN=... python -m codec.server --port 8081
 
 Options: ``--host`` (default 127.0.0.1), ``--token`` (or ``DURABLE_AGENTS_CODEC_TOKEN``; the
 variable keeps the token out of the process list), ``--origin`` (repeatable; default
-http://localhost:8233), ``--insecure-no-auth`` (no token; a warning is printed). The keys come
-from ``DURABLE_AGENTS_CODEC_KEYS`` or ``DURABLE_AGENTS_CODEC_KEY_FILE``, as on the workers.
+http://localhost:8233), ``--namespace`` (repeatable; default ``$TEMPORAL_NAMESPACE`` or
+``default``), ``--insecure-no-auth`` (no token; a warning is printed). It reads the payload
+store (``PAYLOAD_STORE`` ...) and the keys (``DURABLE_AGENTS_CODEC_KEYS`` or
+``DURABLE_AGENTS_CODEC_KEY_FILE``) from the environment, as the workers do: it resolves stored
+payloads, decrypts, or both. The embedded dev server starts one by itself (``runtime.codecserver``).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from codec._converter import codec_from_env
 from codec._errors import KeyRingError
 from codec._keys import KEY_FILE_ENV, KEYS_ENV
 from codec._server import DEFAULT_ORIGINS, LOOPBACK_HOSTS, TOKEN_ENV, create_app, is_loopback
+from payload_storage import storage_from_env
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
@@ -31,7 +35,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     env = os.environ if environ is None else environ
     parser = argparse.ArgumentParser(
         prog="python -m codec.server",
-        description="Codec server: /encode and /decode for the Temporal Web UI and CLI.",
+        description="Codec server: /encode, /decode and /download for the Temporal Web UI and CLI.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8081, help="port (default 8081; 0: any)")
@@ -42,6 +46,13 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         dest="origins",
         metavar="ORIGIN",
         help=f"browser origin allowed by CORS, repeatable (default {DEFAULT_ORIGINS[0]})",
+    )
+    parser.add_argument(
+        "--namespace",
+        action="append",
+        dest="namespaces",
+        metavar="NAMESPACE",
+        help="namespace served, repeatable (default $TEMPORAL_NAMESPACE or 'default')",
     )
     parser.add_argument(
         "--insecure-no-auth",
@@ -63,20 +74,28 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         )
     try:
         codec = codec_from_env(env)
-    except KeyRingError as error:
+        storage = storage_from_env(env)
+    except (KeyRingError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if codec is None:
-        print(f"error: no keys configured: set {KEYS_ENV} or {KEY_FILE_ENV}", file=sys.stderr)
+    if codec is None and storage is None:
+        print(
+            f"error: nothing to decode: no keys ({KEYS_ENV} or {KEY_FILE_ENV}) and "
+            "PAYLOAD_STORE=off",
+            file=sys.stderr,
+        )
         return 2
+    namespaces = tuple(args.namespaces or (env.get("TEMPORAL_NAMESPACE") or "default",))
 
     origins = tuple(args.origins or DEFAULT_ORIGINS)
     loopback = is_loopback(args.host)
     app = create_app(
         codec,
+        storage=storage,
         token=token,
         origins=origins,
         allowed_hosts=LOOPBACK_HOSTS if loopback else None,
+        namespaces=namespaces,
         insecure_no_auth=args.insecure_no_auth,
     )
     # Bound here rather than by uvicorn, so --port 0 works and the real address is printed.
@@ -91,13 +110,21 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             + ("" if loopback else " It is not bound to loopback; use a token."),
             file=sys.stderr,
         )
+    keys = (
+        f"keys: {', '.join(codec.keys.ids)}; encrypting with {codec.keys.newest_id}"
+        if codec is not None
+        else "no encryption keys"
+    )
+    store = ", ".join(d.name() for d in storage.drivers) if storage is not None else "none"
     print(
-        f"codec server listening on {url} (keys: {', '.join(codec.keys.ids)}; "
-        f"encrypting with {codec.keys.newest_id}; CORS origins: {', '.join(origins)})",
+        f"codec server listening on {url} ({keys}; payload store: {store}; "
+        f"namespaces: {', '.join(namespaces)}; CORS origins: {', '.join(origins)})",
         file=sys.stderr,
         flush=True,
     )
-    uvicorn.Server(uvicorn.Config(app, log_level=args.log_level)).run(sockets=[sock])
+    # No access log: the Web UI's endpoint carries the token in its path (/t/<token>/decode).
+    config = uvicorn.Config(app, log_level=args.log_level, access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
     return 0
 
 

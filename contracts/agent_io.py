@@ -6,13 +6,14 @@ Fields are only ever added (with defaults), never renamed, so running workflows 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
 from contracts.approvals import ApprovalRecord, ApprovalSettings, PolicyRecord, ToolRule
 from contracts.context import ContextPolicy, ContextState
 from contracts.messages import Message, ToolCall, Usage
+from contracts.model import StorageHint
 from contracts.tools import ToolOutcome, ToolSchema
 
 RunStatus = Literal["running", "completed", "max_steps", "cancelled", "failed"]
@@ -37,6 +38,12 @@ class AgentInput(BaseModel):
     when Temporal suggests it (history near 4 MiB / 4,096 events)."""
     carry: CarriedRun | None = None
     """Set by the workflow itself when it continues as new; starters leave it out."""
+
+    @property
+    def payload_storage_hint(self) -> StorageHint | None:
+        """A continue-as-new input carries the conversation: it leaves history from 2 KiB on.
+        A starter's input follows the general rule (inline unless large)."""
+        return "offload" if self.carry is not None else None
 
 
 class ToolCallRecord(BaseModel):
@@ -127,6 +134,9 @@ class AgentResult(BaseModel):
 
 class AgentStatusView(BaseModel):
     """Answer of the ``status`` query."""
+
+    payload_storage_hint: ClassVar[StorageHint] = "inline"
+    """Query answers never enter history: kept inline so ``temporal workflow query`` reads it."""
 
     status: RunStatus
     phase: Phase

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
@@ -11,8 +11,16 @@ from contracts.tools import ToolSchema
 
 StopReason = Literal["end_turn", "tool_use", "max_tokens", "other"]
 
+StorageHint = Literal["offload", "inline"]
+"""Where a payload belongs, read by the payload store's selector (``payload_storage._hints``);
+the same values as ``payload_storage.StorageHint``; spelled here so contracts import only
+pydantic (they are imported inside the workflow sandbox)."""
+
 
 class ModelRequest(BaseModel):
+    payload_storage_hint: ClassVar[StorageHint] = "offload"
+    """It carries the conversation, which grows every step: it leaves history from 2 KiB on."""
+
     agent: str
     model: str
     """``provider:model-name``, for instance ``anthropic:claude-sonnet-4-5`` or ``scripted``."""

@@ -8,10 +8,15 @@ chosen by :func:`storage_from_env`::
 
     storage = storage_from_env()
     client = await Client.connect(
-        address, data_converter=with_storage(pydantic_data_converter, storage)
+        address, data_converter=with_storage(hinting_pydantic_data_converter, storage)
     )
     ...
     await close_storage(storage)
+
+Which payloads leave history is decided per payload (``_hints``): values that carry the
+conversation declare ``payload_storage_hint = "offload"`` and go out from 2 KiB on; the
+``status`` query answer declares ``"inline"`` and never goes out; everything else stays inline
+up to 32 KiB, so the Temporal CLI and Web UI show it as it is.
 
 Errors raised when reading a stored payload back::
 
@@ -32,16 +37,30 @@ from payload_storage._config import (
     with_storage,
 )
 from payload_storage._errors import StoredPayloadCorruptError, StoredPayloadMissingError
+from payload_storage._hints import (
+    DEFAULT_INLINE_LIMIT_BYTES,
+    STORAGE_HINT_METADATA,
+    HintingPydanticPayloadConverter,
+    StorageHint,
+    hinting_pydantic_data_converter,
+    payload_hint,
+)
 from payload_storage._local import DEFAULT_STORE_DIR, LocalFileStorageDriver
 
 __all__ = [
+    "DEFAULT_INLINE_LIMIT_BYTES",
     "DEFAULT_OFFLOAD_THRESHOLD_BYTES",
     "DEFAULT_STORE_DIR",
+    "STORAGE_HINT_METADATA",
+    "HintingPydanticPayloadConverter",
     "LocalFileStorageDriver",
     "PayloadStoreKind",
+    "StorageHint",
     "StoredPayloadCorruptError",
     "StoredPayloadMissingError",
     "close_storage",
+    "hinting_pydantic_data_converter",
+    "payload_hint",
     "storage_from_env",
     "with_storage",
 ]

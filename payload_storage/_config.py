@@ -9,22 +9,22 @@ from typing import Literal, get_args
 
 from temporalio.converter import DataConverter, ExternalStorage, StorageDriver
 
+from payload_storage._hints import DEFAULT_INLINE_LIMIT_BYTES, hinted_selector
 from payload_storage._local import DEFAULT_STORE_DIR, STORE_DIR_ENV, LocalFileStorageDriver
 
 PayloadStoreKind = Literal["local", "s3", "off"]
 """Values of ``PAYLOAD_STORE``."""
 
 DEFAULT_OFFLOAD_THRESHOLD_BYTES = 2 * 1024
-"""Payloads at least this large (serialized, after any codec) go to the store; 2 KiB.
+"""Conversation-carrying payloads (hint ``offload``) at least this large go to the store; 2 KiB.
 
 The goal is that the history bytes a step adds do not depend on how long the conversation is.
-Every ``call_model`` activity carries the whole conversation so far, and the workflow input
-carries the task, so the one payload per step that grows with the conversation is exactly the
-kind that must leave history. A threshold of a couple of KiB sends every conversation-sized
-payload out, leaving a reference of about 250 bytes in its place, while keeping the small
-payloads (tool arguments, short tool results, approval decisions) inline where the Web UI and
-``temporal workflow show`` display them. The SDK's own default of 256 KiB would still let each
-step copy up to 256 KiB of conversation into history."""
+Every ``call_model`` activity carries the whole conversation so far (and a continue-as-new
+input carries what is still needed of it), so the one payload per step that grows with the
+conversation is exactly the kind that must leave history. A threshold of a couple of KiB sends
+each of them out, leaving a reference of about 250 bytes in its place. The SDK's own default of
+256 KiB would still let each step copy up to 256 KiB of conversation into history. Payloads
+without that hint follow ``PAYLOAD_INLINE_LIMIT_BYTES`` instead (see ``_hints``)."""
 
 
 def storage_from_env(environ: Mapping[str, str] | None = None) -> ExternalStorage | None:
@@ -32,7 +32,10 @@ def storage_from_env(environ: Mapping[str, str] | None = None) -> ExternalStorag
 
     Variables:
         ``PAYLOAD_STORE``: ``local`` (default), ``s3`` or ``off``.
-        ``PAYLOAD_OFFLOAD_THRESHOLD_BYTES``: minimum payload size to offload (default 2048).
+        ``PAYLOAD_OFFLOAD_THRESHOLD_BYTES``: minimum size of a conversation-carrying payload
+        to offload (default 2048).
+        ``PAYLOAD_INLINE_LIMIT_BYTES``: other payloads stay in history below this size
+        (default 32768); ``status`` query answers always stay inline.
         ``PAYLOAD_STORE_DIR``: the ``local`` store's directory (default ``.data/payloads``
         under the project root).
         ``PAYLOAD_STORE_S3_BUCKET``: the ``s3`` store's bucket (required for ``s3``; it must
@@ -49,8 +52,8 @@ def storage_from_env(environ: Mapping[str, str] | None = None) -> ExternalStorag
         The storage to give to :func:`with_storage`, or ``None`` for ``PAYLOAD_STORE=off``.
 
     Raises:
-        ValueError: An unknown ``PAYLOAD_STORE``, ``s3`` without a bucket, or a threshold that
-            is not a non-negative integer.
+        ValueError: An unknown ``PAYLOAD_STORE``, ``s3`` without a bucket, or a size that is
+            not a non-negative integer.
     """
     env = os.environ if environ is None else environ
     kind = env.get("PAYLOAD_STORE", "").strip().lower() or "local"
@@ -59,11 +62,19 @@ def storage_from_env(environ: Mapping[str, str] | None = None) -> ExternalStorag
         raise ValueError(f"PAYLOAD_STORE={env['PAYLOAD_STORE']!r} is not one of {choices}")
     if kind == "off":
         return None
-    threshold = _threshold(env.get("PAYLOAD_OFFLOAD_THRESHOLD_BYTES", ""))
-    if kind == "local":
-        driver = LocalFileStorageDriver(env.get(STORE_DIR_ENV) or DEFAULT_STORE_DIR)
-        return ExternalStorage(drivers=[driver], payload_size_threshold=threshold)
-    return ExternalStorage(drivers=[_s3_driver(env)], payload_size_threshold=threshold)
+    threshold = _size(env, "PAYLOAD_OFFLOAD_THRESHOLD_BYTES", DEFAULT_OFFLOAD_THRESHOLD_BYTES)
+    inline_limit = _size(env, "PAYLOAD_INLINE_LIMIT_BYTES", DEFAULT_INLINE_LIMIT_BYTES)
+    driver = (
+        LocalFileStorageDriver(env.get(STORE_DIR_ENV) or DEFAULT_STORE_DIR)
+        if kind == "local"
+        else _s3_driver(env)
+    )
+    return ExternalStorage(
+        drivers=[driver],
+        # The selector sees every payload (it removes the storage hints) and applies both sizes.
+        payload_size_threshold=0,
+        driver_selector=hinted_selector(driver, threshold, inline_limit),
+    )
 
 
 def with_storage(converter: DataConverter, storage: ExternalStorage | None) -> DataConverter:
@@ -86,17 +97,16 @@ async def close_storage(storage: ExternalStorage | None) -> None:
             await aclose()
 
 
-def _threshold(raw: str) -> int:
+def _size(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "")
     if not raw.strip():
-        return DEFAULT_OFFLOAD_THRESHOLD_BYTES
+        return default
     try:
         value = int(raw)
     except ValueError:
         value = -1
     if value < 0:
-        raise ValueError(
-            f"PAYLOAD_OFFLOAD_THRESHOLD_BYTES={raw!r} is not a non-negative integer of bytes"
-        )
+        raise ValueError(f"{name}={raw!r} is not a non-negative integer of bytes")
     return value
 
 

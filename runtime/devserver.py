@@ -19,6 +19,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
@@ -128,16 +129,7 @@ class DevServer:
         if port_open(self.host, self.port):
             await wait_healthy(self.address, self.namespace, timeout)
             return False
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        with self.log_file.open("ab") as log:
-            process = subprocess.Popen(
-                self.command(),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # outlives this command; stopped via the pid file
-            )
-        self.pid_file.write_text(str(process.pid))
+        process = start_detached(self.command(), self.pid_file, self.log_file)
         try:
             await wait_healthy(self.address, self.namespace, timeout)
         except DevServerError:
@@ -151,35 +143,63 @@ class DevServer:
         return True
 
     def running_pid(self) -> int | None:
-        try:
-            pid = int(self.pid_file.read_text().strip())
-            os.kill(pid, 0)
-        except (OSError, ValueError):
-            return None
-        return pid
+        return running_pid(self.pid_file)
 
     def stop(self, timeout: float = 15.0) -> bool:
         """Stop a server this project started. Returns False if none was running."""
-        pid = self.running_pid()
-        if pid is None:
-            self.pid_file.unlink(missing_ok=True)
-            return False
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                # When this process started the server, it is our child: reap it, or it stays a
-                # zombie that kill(pid, 0) still finds.
-                if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                    break
-            except ChildProcessError:
-                pass  # not our child
-            try:
-                os.kill(pid, 0)
-            except OSError:
+        return stop_detached(self.pid_file, timeout)
+
+
+def running_pid(pid_file: Path) -> int | None:
+    """The pid in ``pid_file`` if that process is alive."""
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid
+
+
+def start_detached(command: list[str], pid_file: Path, log_file: Path, **popen: Any) -> Any:
+    """Start ``command`` in its own session (it outlives this process), log to ``log_file``,
+    and write its pid to ``pid_file``. Returns the ``Popen``."""
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("ab") as log:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # outlives this command; stopped via the pid file
+            **popen,
+        )
+    pid_file.write_text(str(process.pid))
+    return process
+
+
+def stop_detached(pid_file: Path, timeout: float = 15.0) -> bool:
+    """SIGTERM the process named by ``pid_file`` (SIGKILL after ``timeout``) and remove the
+    file. Returns False if none was running."""
+    pid = running_pid(pid_file)
+    if pid is None:
+        pid_file.unlink(missing_ok=True)
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            # When this process started it, it is our child: reap it, or it stays a zombie
+            # that kill(pid, 0) still finds.
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
                 break
-            time.sleep(0.1)
-        else:
-            os.kill(pid, signal.SIGKILL)
-        self.pid_file.unlink(missing_ok=True)
-        return True
+        except ChildProcessError:
+            pass  # not our child
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, signal.SIGKILL)
+    pid_file.unlink(missing_ok=True)
+    return True

@@ -3,6 +3,8 @@ the conversation out of history (local directory and S3 on a local moto server).
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
 import uuid
@@ -27,16 +29,20 @@ from temporalio.worker import Replayer
 
 import payload_storage
 from agents import AgentRegistry
-from contracts import AgentInput, AgentResult
+from codec import AesGcmCodec, KeyRing
+from contracts import AgentInput, AgentResult, AgentStatusView, ModelRequest, Usage, UserMessage
 from payload_storage import (
     DEFAULT_OFFLOAD_THRESHOLD_BYTES,
+    STORAGE_HINT_METADATA,
     LocalFileStorageDriver,
     StoredPayloadCorruptError,
     StoredPayloadMissingError,
     close_storage,
+    hinting_pydantic_data_converter,
     storage_from_env,
     with_storage,
 )
+from runtime.converter import data_converter_from_env
 from tests.conftest import running_worker
 from workflows.agent import AgentWorkflow
 
@@ -67,7 +73,7 @@ async def storage_client(temporal_env: WorkflowEnvironment, storage: ExternalSto
     return await Client.connect(
         temporal_env.client.service_client.config.target_host,
         namespace="default",
-        data_converter=with_storage(pydantic_data_converter, storage),
+        data_converter=with_storage(hinting_pydantic_data_converter, storage),
     )
 
 
@@ -185,23 +191,31 @@ async def test_claims_do_not_record_the_directory(tmp_path: Path) -> None:
 def test_public_api() -> None:
     """The package exports exactly its documented names."""
     assert sorted(payload_storage.__all__) == [
+        "DEFAULT_INLINE_LIMIT_BYTES",
         "DEFAULT_OFFLOAD_THRESHOLD_BYTES",
         "DEFAULT_STORE_DIR",
+        "HintingPydanticPayloadConverter",
         "LocalFileStorageDriver",
         "PayloadStoreKind",
+        "STORAGE_HINT_METADATA",
+        "StorageHint",
         "StoredPayloadCorruptError",
         "StoredPayloadMissingError",
         "close_storage",
+        "hinting_pydantic_data_converter",
+        "payload_hint",
         "storage_from_env",
         "with_storage",
     ]
 
 
 def test_env_default_is_local_with_2kib_threshold() -> None:
-    """With nothing set, payloads of 2 KiB and more go to .data/payloads under the project."""
+    """With nothing set, payloads go to .data/payloads under the project; the selector sees
+    every payload (it applies the 2 KiB and 32 KiB limits itself)."""
     storage = storage_from_env({})
     assert storage is not None
-    assert storage.payload_size_threshold == DEFAULT_OFFLOAD_THRESHOLD_BYTES == 2048
+    assert storage.payload_size_threshold == 0 and storage.driver_selector is not None
+    assert DEFAULT_OFFLOAD_THRESHOLD_BYTES == 2048
     [driver] = storage.drivers
     assert isinstance(driver, LocalFileStorageDriver)
     assert driver.directory == payload_storage.DEFAULT_STORE_DIR
@@ -217,7 +231,7 @@ def test_env_local_dir_threshold_and_off(tmp_path: Path) -> None:
             "PAYLOAD_OFFLOAD_THRESHOLD_BYTES": "0",
         }
     )
-    assert storage is not None and storage.payload_size_threshold == 0
+    assert storage is not None
     assert isinstance(storage.drivers[0], LocalFileStorageDriver)
     assert storage.drivers[0].directory == tmp_path.resolve()
     assert storage_from_env({"PAYLOAD_STORE": "off"}) is None
@@ -239,18 +253,63 @@ def test_env_errors_name_the_bad_value(env: dict[str, str], message: str) -> Non
         storage_from_env(env)
 
 
-async def test_converter_offloads_only_large_payloads(tmp_path: Path) -> None:
-    """Through the data converter, a value over the threshold becomes a reference; small stay."""
-    converter = with_storage(
-        pydantic_data_converter, storage_from_env({"PAYLOAD_STORE_DIR": str(tmp_path)})
+def is_reference(payload: Payload) -> bool:
+    return payload.metadata.get("messageType") == b"temporal.api.sdk.v1.ExternalStorageReference"
+
+
+async def test_converter_applies_the_storage_rule(tmp_path: Path) -> None:
+    """Conversation-carrying values (hint ``offload``) leave history from 2 KiB on; values
+    without a hint only from 32 KiB on; the ``status`` answer (hint ``inline``) never; and
+    everything decodes back to what went in."""
+    converter = data_converter_from_env({"PAYLOAD_STORE_DIR": str(tmp_path)})
+    conversation = ModelRequest(
+        agent="a", model="scripted", system="s", idempotency_key="k", step=1,
+        messages=[UserMessage(text="x" * 3000)],
+    )  # fmt: skip
+    status = AgentStatusView(
+        status="running", phase="calling_model", agent="a", model=None, steps=1, max_steps=None,
+        output="y" * 100_000, usage=Usage(), cost_usd=0.0,
+    )  # fmt: skip
+    ordinary, big, small = "z" * 5000, "w" * 40_000, "hello"
+    values = [conversation, status, ordinary, big, small]
+    payloads = await converter.encode(values)
+    assert [is_reference(p) for p in payloads] == [True, False, False, True, False]
+    # No hint is left behind: the CLI prints only payloads whose metadata is their encoding.
+    assert all(STORAGE_HINT_METADATA not in p.metadata for p in payloads)
+    assert dict(payloads[1].metadata) == {"encoding": b"json/plain"}
+    assert payloads[2].data == json.dumps(ordinary).encode()
+    assert len(stored_files(tmp_path)) == 2
+    types: list[type] = [ModelRequest, AgentStatusView, str, str, str]
+    assert await converter.decode(payloads, types) == values
+
+    limits = data_converter_from_env(
+        {"PAYLOAD_STORE_DIR": str(tmp_path), "PAYLOAD_INLINE_LIMIT_BYTES": "4096"}
     )
-    big, small = "x" * 5000, "hello"
-    payloads = await converter.encode([big, small])
-    assert payloads[0].metadata["encoding"] == b"json/protobuf"
-    assert b"x" * 100 not in payloads[0].SerializeToString()
-    assert payloads[1].data == b'"hello"'
-    assert len(stored_files(tmp_path)) == 1
-    assert await converter.decode(payloads, [str, str]) == [big, small]
+    assert is_reference((await limits.encode([ordinary]))[0])
+
+
+async def test_encrypted_payloads_keep_their_storage_hint(tmp_path: Path) -> None:
+    """With encryption, the codec runs before storage: the hint is moved onto the ciphertext
+    envelope (and removed there by the selector), so a conversation still leaves history at
+    2 KiB and neither the stored nor the decrypted payload keeps the hint."""
+    key = base64.b64encode(b"k" * 32).decode()
+    converter = data_converter_from_env(
+        {"PAYLOAD_STORE_DIR": str(tmp_path), "DURABLE_AGENTS_CODEC_KEYS": f"k1={key}"}
+    )
+    conversation = ModelRequest(
+        agent="a", model="scripted", system="s", idempotency_key="k", step=1,
+        messages=[UserMessage(text="x" * 3000)],
+    )  # fmt: skip
+    [stored, plain] = await converter.encode([conversation, "z" * 5000])
+    assert is_reference(stored) and not is_reference(plain)
+    assert plain.metadata["encoding"] == b"binary/encrypted"
+    [stored_file] = stored_files(tmp_path)
+    envelope = Payload.FromString(stored_file.read_bytes())
+    assert envelope.metadata["encoding"] == b"binary/encrypted"
+    assert STORAGE_HINT_METADATA not in envelope.metadata
+    [inner] = await AesGcmCodec(KeyRing([("k1", b"k" * 32)])).decode([envelope])
+    assert dict(inner.metadata) == {"encoding": b"json/plain"}  # moved out, not copied
+    assert await converter.decode([stored], [ModelRequest]) == [conversation]
 
 
 # --- real runs on the dev server ---------------------------------------------------------------
@@ -276,14 +335,17 @@ async def test_run_keeps_conversation_out_of_history(
 async def test_replay_needs_the_same_storage(
     temporal_env: WorkflowEnvironment, task_queue: str, registry: AgentRegistry, tmp_path: Path
 ) -> None:
-    """A history with references replays with the store configured and fails without it."""
+    """A history whose replay reads references (here the 40 KB workflow input) replays with the
+    store configured and fails without it. (Model requests are offloaded too, but a replay does
+    not read activity inputs; with a small task it replays without the store.)"""
     storage = storage_from_env({"PAYLOAD_STORE_DIR": str(tmp_path)})
     assert storage is not None
     client = await storage_client(temporal_env, storage)
-    _, history = await run_adder(client, task_queue, registry, padded_task("r", 10_000))
+    _, history = await run_adder(client, task_queue, registry, padded_task("r", 40_000))
 
     with_store = Replayer(
-        workflows=[AgentWorkflow], data_converter=with_storage(pydantic_data_converter, storage)
+        workflows=[AgentWorkflow],
+        data_converter=with_storage(hinting_pydantic_data_converter, storage),
     )
     assert (
         await with_store.replay_workflow(history, raise_on_replay_failure=False)
@@ -377,7 +439,7 @@ async def s3_storage() -> AsyncIterator[ExternalStorage]:
 
 async def test_s3_round_trip(s3_bucket: str) -> None:
     """PAYLOAD_STORE=s3 uses the SDK S3 driver: large values go to the bucket and come back."""
-    big = "y" * 10_000
+    big = "y" * 40_000
     async with s3_storage() as storage:
         [driver] = storage.drivers
         assert isinstance(driver, S3StorageDriver)

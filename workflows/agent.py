@@ -79,6 +79,8 @@ RESULT_PREVIEW_CHARS = 300
 """How much of each tool result the status query and the result keep (full text is in history)."""
 ARGUMENTS_KEPT_CHARS = 2_000
 """How much of each call's arguments the records keep (full arguments are in history)."""
+SUMMARY_ARGUMENTS_CHARS = 80
+"""How much of a tool call's arguments its activity summary shows."""
 RECORDS_KEPT = 200
 """How many tool-call, approval and policy records the result (and continue-as-new) keeps: a
 10,000-step run must not carry 10,000 of them. History has them all."""
@@ -92,6 +94,24 @@ def message_bytes(message: Message) -> int:
     if isinstance(message, ToolResultMessage):
         return len(message.content.encode())
     return len(message.text.encode())
+
+
+def tool_summary(name: str, arguments: str) -> str:
+    """How a tool call reads in the Web UI's timeline: ``tool stop_cluster(gpu-train-7)``."""
+    try:
+        parsed = json.loads(arguments)
+    except (ValueError, RecursionError):  # the model's text, not necessarily JSON
+        parsed = None
+    if isinstance(parsed, dict):
+        shown = ", ".join(
+            v if isinstance(v, str) else json.dumps(v, separators=(",", ":"))
+            for v in parsed.values()
+        )
+    else:
+        shown = arguments
+    if len(shown) > SUMMARY_ARGUMENTS_CHARS:
+        shown = shown[: SUMMARY_ARGUMENTS_CHARS - 1] + "…"
+    return f"tool {name}({shown})"
 
 
 def failure_message(err: BaseException) -> str:
@@ -237,6 +257,7 @@ class AgentWorkflow:
                 LoadAgentInput(agent=input.agent, model=input.model, max_steps=input.max_steps),
                 start_to_close_timeout=policies.LOAD_AGENT_TIMEOUT,
                 retry_policy=policies.LOAD_AGENT_RETRY,
+                summary=f"load agent {input.agent}",
             )
         except ActivityError as err:
             self._status = "failed"
@@ -258,6 +279,7 @@ class AgentWorkflow:
                 start_to_close_timeout=policies.LIST_MCP_TOOLS_TIMEOUT,
                 heartbeat_timeout=policies.LIST_MCP_TOOLS_HEARTBEAT_TIMEOUT,
                 retry_policy=policies.LIST_MCP_TOOLS_RETRY,
+                summary=f"list MCP tools of {', '.join(spec.mcp_servers)}",
             )
         except ActivityError as err:
             self._status = "failed"
@@ -476,17 +498,21 @@ class AgentWorkflow:
                     else "",
                 ),
                 activity_id=f"summary-{self._steps}-{self._context.summary_calls}",
+                summary=f"summarize earlier turns · step {self._steps}",
             )
             self._context = apply_summary(self._context, summary.text, len(plan.to_fold))
             plan = plan_context(self._messages, spec.context, self._context, spec.model)
         self._messages, self._context = compact(self._messages, plan.state)
         return plan.send
 
-    async def _model_activity(self, request: ModelRequest, activity_id: str) -> ModelResponse:
+    async def _model_activity(
+        self, request: ModelRequest, activity_id: str, summary: str
+    ) -> ModelResponse:
         response = await workflow.execute_activity_method(
             ModelActivities.call_model,
             request,
             activity_id=activity_id,
+            summary=f"{summary} · {request.model}",
             start_to_close_timeout=policies.MODEL_CALL_TIMEOUT,
             heartbeat_timeout=policies.MODEL_CALL_HEARTBEAT_TIMEOUT,
             retry_policy=policies.MODEL_CALL_RETRY,
@@ -522,6 +548,7 @@ class AgentWorkflow:
                 step=self._steps,
             ),
             activity_id=f"model-{self._steps}",
+            summary=f"model step {self._steps}",
         )
 
     async def _run_tool(
@@ -600,6 +627,7 @@ class AgentWorkflow:
                     effect=schema.effect,
                 ),
                 activity_id=f"tool-{step}-{call.id}",
+                summary=tool_summary(call.name, arguments),
                 start_to_close_timeout=policies.TOOL_CALL_TIMEOUT,
                 heartbeat_timeout=policies.TOOL_CALL_HEARTBEAT_TIMEOUT,
                 retry_policy=policies.TOOL_CALL_RETRY,
@@ -653,7 +681,9 @@ class AgentWorkflow:
         )
         self._desk.open(approval)
         self._show_approvals()
-        decided = await self._wait_for_decision(approval.id, self._until(approval.deadline))
+        decided = await self._wait_for_decision(
+            approval, self._until(approval.deadline), "approval deadline"
+        )
         if not decided and settings.escalate_to and not approval.escalated:
             approval.escalated = True
             approval.deadline = workflow.now() + settings.escalation_timeout
@@ -672,10 +702,14 @@ class AgentWorkflow:
                     idempotency_key=escalation_key(approval.id),
                 ),
                 activity_id=f"escalate-{approval.id}",
+                summary=f"escalate {approval.id} ({approval.tool}) to "
+                + ", ".join(settings.escalate_to),
                 start_to_close_timeout=policies.NOTIFY_TIMEOUT,
                 retry_policy=policies.NOTIFY_RETRY,
             )
-            decided = await self._wait_for_decision(approval.id, settings.escalation_timeout)
+            decided = await self._wait_for_decision(
+                approval, settings.escalation_timeout, "escalation deadline"
+            )
         if not decided:
             self._desk.submit(
                 DecideRequest(
@@ -692,18 +726,22 @@ class AgentWorkflow:
         self._show_approvals()
         return request
 
-    async def _wait_for_decision(self, approval_id: str, timeout: timedelta) -> bool:
+    async def _wait_for_decision(
+        self, approval: PendingApproval, timeout: timedelta, deadline: str
+    ) -> bool:
         if timeout <= timedelta(0):
-            return self._desk.decision(approval_id) is not None
-        self._waiting_approvals.add(approval_id)
+            return self._desk.decision(approval.id) is not None
+        self._waiting_approvals.add(approval.id)
         try:
             await workflow.wait_condition(
-                lambda: self._desk.decision(approval_id) is not None, timeout=timeout
+                lambda: self._desk.decision(approval.id) is not None,
+                timeout=timeout,
+                timeout_summary=f"{deadline} {approval.id} · {approval.tool}",
             )
         except TimeoutError:
             return False
         finally:
-            self._waiting_approvals.discard(approval_id)
+            self._waiting_approvals.discard(approval.id)
         return True
 
     @staticmethod
