@@ -18,7 +18,7 @@ install: $(BIN)/python
 # The demo reseeds its cloud inventory first, so the whole story (spike found, owner notified,
 # idle cluster stopped) plays out every time.
 demo: install
-	$(BIN)/python -m tools.inventory reset
+	$(BIN)/python -m examples.finops.inventory reset
 	$(BIN)/python starter.py run finops "$(TASK)" --approve-as demo-operator
 
 worker: install

@@ -39,16 +39,23 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError
 
-from agents import UnknownAgentError, default_registry
-from contracts import AgentInput, AgentResult, AgentStatusView, PendingApproval, ToolCallRecord
-from contracts.approvals import DecideRequest, DecideResult
-from runtime.client import (
+from durable_agents.agents import UnknownAgentError, default_registry
+from durable_agents.contracts import (
+    AgentInput,
+    AgentResult,
+    AgentStatusView,
+    PendingApproval,
+    ToolCallRecord,
+)
+from durable_agents.contracts.approvals import DecideRequest, DecideResult
+from durable_agents.runtime.client import (
     connect,
     embedded_codec_server,
     embedded_server,
     start_embedded_services,
 )
-from runtime.settings import TemporalSettings
+from durable_agents.runtime.settings import TemporalSettings
+from examples import AGENT_MODULES
 
 FOLLOW_POLL_SECONDS = 0.3
 TERMINAL = ("completed", "max_steps", "cancelled", "failed")
@@ -92,7 +99,7 @@ async def hosted_worker(
             )
         yield
         return
-    from runtime.search_attributes import ensure_agent_status_attribute
+    from durable_agents.runtime.search_attributes import ensure_agent_status_attribute
     from worker import build_worker  # imported here: only `run` in embedded mode needs it
 
     status_attribute = await ensure_agent_status_attribute(client)
@@ -120,7 +127,7 @@ def start_metadata(agent_input: AgentInput) -> tuple[str, str]:
 
 def check_agent(name: str) -> None:
     try:
-        default_registry().get(name)
+        default_registry(AGENT_MODULES).get(name)
     except UnknownAgentError as err:
         raise CliError(str(err)) from None
 
@@ -395,7 +402,7 @@ async def cmd_decide(args: argparse.Namespace, settings: TemporalSettings) -> in
 
 
 async def cmd_agents(args: argparse.Namespace, settings: TemporalSettings) -> int:
-    agents = default_registry().all()
+    agents = default_registry(AGENT_MODULES).all()
     data = [
         {
             "name": a.name,
@@ -430,7 +437,7 @@ async def cmd_server(args: argparse.Namespace, settings: TemporalSettings) -> in
             codec.stop()
         state = "stopped" if server.stop() else "not running (or not started by this project)"
     else:
-        from runtime.devserver import port_open
+        from durable_agents.runtime.devserver import port_open
 
         state = "running" if port_open(server.host, server.port) else "not running"
     data = {"state": state, "address": server.address, "web_ui": settings.ui_url,

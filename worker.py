@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -26,13 +26,14 @@ from activities.notifications import NotificationActivities
 from activities.providers.base import ModelProvider
 from activities.providers.scripted import ScriptedProvider
 from activities.tools import ToolActivities
-from agents import AgentRegistry, default_registry
-from effects import EffectLedger, ledger_from_env
-from mcp_tools import McpActivities, McpServer, servers_from_env
-from payload_storage import close_storage
-from runtime.client import connect
-from runtime.search_attributes import ensure_agent_status_attribute
-from runtime.settings import TemporalSettings
+from durable_agents.agents import AgentRegistry, default_registry
+from durable_agents.effects import EffectLedger, ledger_from_env
+from durable_agents.mcp_tools import McpActivities, McpServer, servers_from_env
+from durable_agents.payload_storage import close_storage
+from durable_agents.runtime.client import connect
+from durable_agents.runtime.search_attributes import ensure_agent_status_attribute
+from durable_agents.runtime.settings import TemporalSettings
+from examples import AGENT_MODULES
 from workflows.agent import AgentWorkflow
 
 GRACEFUL_SHUTDOWN = timedelta(seconds=10)
@@ -78,6 +79,7 @@ def build_worker(
     mcp_servers: Mapping[str, McpServer] | None = None,
     status_search_attribute: bool = False,
     max_concurrent_activities: int = MAX_CONCURRENT_ACTIVITIES,
+    workflows: Sequence[type] = (),
 ) -> Worker:
     """The worker for ``task_queue``.
 
@@ -88,8 +90,9 @@ def build_worker(
         mcp_servers: MCP servers agents may use; default: ``servers_from_env()``.
         status_search_attribute: Runs keep the ``AgentStatus`` search attribute current; only
             pass True once ``ensure_agent_status_attribute`` confirmed the server has it.
+        workflows: Your own workflows (``AgentHost``) to serve next to ``AgentWorkflow``.
     """
-    registry = registry or default_registry()
+    registry = registry or default_registry(AGENT_MODULES)
     providers = providers if providers is not None else providers_from_env(registry)
     ledger = ledger if ledger is not None else ledger_from_env()
     mcp = McpActivities(mcp_servers if mcp_servers is not None else servers_from_env(), ledger)
@@ -106,7 +109,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[AgentWorkflow],
+        workflows=[AgentWorkflow, *workflows],
         activities=[
             catalog.load_agent,
             ModelActivities(providers).call_model,

@@ -15,8 +15,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.providers.base import split_model
-from agents import Agent, AgentRegistry
-from contracts.agent_io import AgentSpec
+from durable_agents.agents import Agent, AgentRegistry
+from durable_agents.contracts.agent_io import AgentSpec
 
 PROVIDER_PREFERENCE = ("anthropic", "openai", "compatible")
 """Order in which configured providers are chosen when neither run nor agent names a model."""

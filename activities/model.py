@@ -14,7 +14,7 @@ from temporalio.exceptions import ApplicationError
 from activities._heartbeat import heartbeating
 from activities.providers.base import ModelProvider, split_model
 from activities.providers.errors import to_activity_error
-from contracts.model import ModelRequest, ModelResponse
+from durable_agents.contracts.model import ModelRequest, ModelResponse
 
 MAX_CALL_ID_CHARS = 64
 """Tool-call ids become parts of activity ids and idempotency keys; longer ones are replaced."""

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from temporalio import activity
 
-from contracts.approvals import EscalationNotice
+from durable_agents.contracts.approvals import EscalationNotice
 
 DEFAULT_OUTBOX = Path(".data") / "escalations.jsonl"
 

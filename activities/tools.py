@@ -16,8 +16,8 @@ from pydantic import ValidationError
 from temporalio import activity
 
 from activities._heartbeat import heartbeating
-from agents import AgentRegistry
-from contracts.tools import (
+from durable_agents.agents import AgentRegistry
+from durable_agents.contracts.tools import (
     InvalidArguments,
     ToolOutcome,
     ToolRequest,
@@ -25,8 +25,8 @@ from contracts.tools import (
     oversized_result,
     parse_arguments,
 )
-from effects import EffectLedger
-from tools import ToolContext, ToolError
+from durable_agents.effects import EffectLedger
+from durable_agents.tools import ToolContext, ToolError
 
 
 def describe_validation_error(err: ValidationError) -> str:

@@ -10,9 +10,9 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.providers.scripted import ScriptedProvider
-from agents import AgentRegistry
-from effects import SqliteEffectLedger
-from runtime.devserver import find_temporal_cli
+from durable_agents.agents import AgentRegistry
+from durable_agents.effects import SqliteEffectLedger
+from durable_agents.runtime.devserver import find_temporal_cli
 from worker import MAX_CONCURRENT_ACTIVITIES, build_worker
 
 

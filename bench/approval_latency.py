@@ -26,12 +26,12 @@ from typing import Literal
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
-from agents import AgentRegistry
 from bench import RESULTS
 from bench._harness import agent_worker, dev_server
 from bench.baselines import gated_bench_agent
-from contracts import AgentInput, AgentResult, AgentStatusView
-from contracts.approvals import ApprovalSignal, DecideRequest, DecideResult
+from durable_agents.agents import AgentRegistry
+from durable_agents.contracts import AgentInput, AgentResult, AgentStatusView
+from durable_agents.contracts.approvals import ApprovalSignal, DecideRequest, DecideResult
 
 Channel = Literal["signal", "update"]
 

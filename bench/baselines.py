@@ -7,8 +7,8 @@ from datetime import timedelta
 from pydantic import BaseModel
 from temporalio import activity, workflow
 
-from agents import Agent, ScriptedCall, ScriptedReply, sequence
-from tools import ToolContext, tool
+from durable_agents.agents import Agent, ScriptedCall, ScriptedReply, sequence
+from durable_agents.tools import ToolContext, tool
 
 
 @activity.defn(name="bench_noop")

@@ -64,15 +64,15 @@ from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 
-from agents.finops import STANDARD_TASK
 from bench import RESULTS
-from contracts import AgentInput, AgentResult, AgentStatusView
-from contracts.approvals import ApprovalSignal
-from runtime.client import SEARCH_ATTRIBUTES
-from runtime.converter import data_converter_from_env
-from runtime.devserver import DevServer, port_open
-from runtime.settings import PROJECT_ROOT
-from tools import inventory
+from durable_agents.contracts import AgentInput, AgentResult, AgentStatusView
+from durable_agents.contracts.approvals import ApprovalSignal
+from durable_agents.runtime.client import SEARCH_ATTRIBUTES
+from durable_agents.runtime.converter import data_converter_from_env
+from durable_agents.runtime.devserver import DevServer, port_open
+from durable_agents.runtime.settings import PROJECT_ROOT
+from examples.finops import inventory
+from examples.finops.agent import STANDARD_TASK
 
 FLAGSHIP_AGENT = "finops-chaos-once"
 """``finops-chaos`` holds every attempt open, even a retry the ledger answers; kills landing in

@@ -22,11 +22,11 @@ from typing import Any
 
 from temporalio.testing import WorkflowEnvironment
 
-from agents import AgentRegistry
 from bench import RESULTS
 from bench._harness import agent_worker, dev_server
 from bench.baselines import bench_agent
-from contracts import AgentInput, AgentResult
+from durable_agents.agents import AgentRegistry
+from durable_agents.contracts import AgentInput, AgentResult
 from worker import MAX_CONCURRENT_ACTIVITIES
 
 SDK_DEFAULT_ACTIVITY_SLOTS = 100

@@ -30,14 +30,14 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 
-from agents import AgentRegistry
-from agents.soak import soak
 from bench import RESULTS
 from bench._harness import agent_worker, dev_server
-from contracts import AgentInput, AgentResult
-from contracts.context import ContextPolicy
-from payload_storage import DEFAULT_INLINE_LIMIT_BYTES
-from runtime.converter import data_converter_from_env
+from durable_agents.agents import AgentRegistry
+from durable_agents.contracts import AgentInput, AgentResult
+from durable_agents.contracts.context import ContextPolicy
+from durable_agents.payload_storage import DEFAULT_INLINE_LIMIT_BYTES
+from durable_agents.runtime.converter import data_converter_from_env
+from examples.soak import soak
 
 TARGET_TOKENS = (1_000, 10_000, 50_000, 100_000, 200_000)
 CHARS_PER_TOKEN = 4  # the scripted model's estimate

@@ -29,9 +29,9 @@ from temporalio.client import Client, WorkflowHandle
 
 from bench import RESULTS
 from bench._harness import dev_server
-from contracts import AgentInput, AgentResult, AgentStatusView
-from runtime.converter import data_converter_from_env
-from runtime.settings import PROJECT_ROOT
+from durable_agents.contracts import AgentInput, AgentResult, AgentStatusView
+from durable_agents.runtime.converter import data_converter_from_env
+from durable_agents.runtime.settings import PROJECT_ROOT
 
 
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

@@ -20,12 +20,12 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from agents import AgentRegistry
-from agents.soak import soak
 from bench import RESULTS
 from bench._harness import agent_worker, dev_server
-from contracts import AgentInput, AgentResult, AgentStatusView
-from runtime.converter import data_converter_from_env
+from durable_agents.agents import AgentRegistry
+from durable_agents.contracts import AgentInput, AgentResult, AgentStatusView
+from durable_agents.runtime.converter import data_converter_from_env
+from examples.soak import soak
 
 
 def rss_mib() -> float:

@@ -36,11 +36,11 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from agents import AgentRegistry
 from bench import RESULTS
 from bench._harness import agent_worker, dev_server
 from bench.baselines import BareActivityLoop, bench_agent, noop_activity
-from contracts import AgentInput, AgentResult
+from durable_agents.agents import AgentRegistry
+from durable_agents.contracts import AgentInput, AgentResult
 
 RunOnce = Callable[[int], Awaitable[None]]
 """Run one loop of ``steps`` steps to completion."""

@@ -8,9 +8,9 @@ from datetime import timedelta
 
 from pydantic import BaseModel, Field
 
-from agents import Agent, ScriptedCall, ScriptedReply, ScriptView, sequence
-from contracts.approvals import ApprovalSettings, ToolRule
-from tools import ToolContext, tool
+from durable_agents.agents import Agent, ScriptedCall, ScriptedReply, ScriptView, sequence
+from durable_agents.contracts.approvals import ApprovalSettings, ToolRule
+from durable_agents.tools import ToolContext, tool
 
 
 class AddArgs(BaseModel):

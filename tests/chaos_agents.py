@@ -16,8 +16,8 @@ import os
 import time
 from typing import Any
 
-from agents.finops import finops
-from tools import Tool, ToolContext
+from durable_agents.tools import Tool, ToolContext
+from examples.finops.agent import finops
 
 CHAOS_HOLD_SECONDS = 3.0
 

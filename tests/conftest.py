@@ -8,7 +8,7 @@ tests never see each other's workflows.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -21,10 +21,11 @@ from temporalio.worker import Worker
 
 from activities.providers.base import ModelProvider
 from activities.providers.scripted import ScriptedProvider
-from agents import AgentRegistry, default_registry
-from mcp_tools import McpServer
-from runtime.converter import data_converter_from_env
-from runtime.devserver import find_temporal_cli
+from durable_agents.agents import AgentRegistry, default_registry
+from durable_agents.mcp_tools import McpServer
+from durable_agents.runtime.converter import data_converter_from_env
+from durable_agents.runtime.devserver import find_temporal_cli
+from examples import AGENT_MODULES
 from tests.agents_for_tests import TEST_AGENTS
 
 pytest_plugins = ["tests.mcp_fixtures"]
@@ -89,7 +90,7 @@ def inventory_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
 @pytest.fixture
 def registry() -> AgentRegistry:
     """The built-in agents plus the test agents."""
-    registry = AgentRegistry(default_registry().all())
+    registry = AgentRegistry(default_registry(AGENT_MODULES).all())
     for agent in TEST_AGENTS:
         registry.register(agent)
     return registry
@@ -103,6 +104,7 @@ async def running_worker(
     providers: Mapping[str, ModelProvider] | None = None,
     status_search_attribute: bool = True,
     mcp_servers: Mapping[str, McpServer] | None = None,
+    workflows: Sequence[type] = (),
 ) -> AsyncIterator[Worker]:
     from worker import build_worker
 
@@ -114,5 +116,6 @@ async def running_worker(
         providers=providers,
         mcp_servers=mcp_servers if mcp_servers is not None else {},
         status_search_attribute=status_search_attribute,
+        workflows=workflows,
     ) as worker:
         yield worker

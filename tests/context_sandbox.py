@@ -12,8 +12,8 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     # Pydantic models are plain data; passing them through keeps one class identity between the
     # sandbox and the data converter.
-    from contracts.context import ContextPolicy, ContextState
-    from contracts.messages import (
+    from durable_agents.contracts.context import ContextPolicy, ContextState
+    from durable_agents.contracts.messages import (
         AssistantMessage,
         Message,
         ToolCall,
@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
         UserMessage,
     )
 
-from conversation import apply_summary, plan_context, summary_request
+from durable_agents.conversation import apply_summary, plan_context, summary_request
 
 MODEL = "anthropic:claude-sonnet-4-6"
 

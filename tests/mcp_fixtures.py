@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from mcp_tools import McpServer
+from durable_agents.mcp_tools import McpServer
 
 SERVER_SCRIPT = Path(__file__).parent / "mcp_servers" / "inventory_server.py"
 SERVER_STARTUP_SECONDS = 20.0

@@ -22,10 +22,11 @@ from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from agents import AgentRegistry, default_registry
-from contracts import AgentInput, AgentResult, AgentStatusView
-from contracts.approvals import ApprovalSignal
-from runtime.devserver import find_temporal_cli
+from durable_agents.agents import AgentRegistry, default_registry
+from durable_agents.contracts import AgentInput, AgentResult, AgentStatusView
+from durable_agents.contracts.approvals import ApprovalSignal
+from durable_agents.runtime.devserver import find_temporal_cli
+from examples import AGENT_MODULES
 from tests.agents_for_tests import TEST_AGENTS
 from tests.conftest import running_worker
 
@@ -97,7 +98,7 @@ async def record(client: Client, registry: AgentRegistry, names: list[str]) -> N
 
 async def main() -> None:
     os.environ["INVENTORY_DB"] = str(Path(tempfile.mkdtemp()) / "inventory.db")
-    registry = AgentRegistry(default_registry().all())
+    registry = AgentRegistry(default_registry(AGENT_MODULES).all())
     for agent in TEST_AGENTS:
         registry.register(agent)
     env = await WorkflowEnvironment.start_local(

@@ -10,8 +10,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 
-from agents import AgentRegistry
-from contracts import AgentInput, AgentResult, AgentStatusView
+from durable_agents.agents import AgentRegistry
+from durable_agents.contracts import AgentInput, AgentResult, AgentStatusView
 from tests.conftest import running_worker
 
 

@@ -13,10 +13,10 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from agents import AgentRegistry
-from contracts import AgentInput, AgentResult, AgentStatusView
-from contracts.approvals import ApprovalSignal
-from runtime.devserver import find_temporal_cli
+from durable_agents.agents import AgentRegistry
+from durable_agents.contracts import AgentInput, AgentResult, AgentStatusView
+from durable_agents.contracts.approvals import ApprovalSignal
+from durable_agents.runtime.devserver import find_temporal_cli
 from tests.agents_for_tests import TRANSFERS
 from tests.conftest import running_worker
 

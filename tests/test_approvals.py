@@ -10,9 +10,9 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 
-from agents import AgentRegistry
-from contracts import AgentInput, AgentResult, AgentStatusView, PendingApproval
-from contracts.approvals import ApprovalSignal, DecideRequest, DecideResult
+from durable_agents.agents import AgentRegistry
+from durable_agents.contracts import AgentInput, AgentResult, AgentStatusView, PendingApproval
+from durable_agents.contracts.approvals import ApprovalSignal, DecideRequest, DecideResult
 from tests.agents_for_tests import TRANSFERS
 from tests.conftest import running_worker
 

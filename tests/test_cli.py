@@ -11,9 +11,9 @@ import uuid
 
 from temporalio.client import Client
 
-from agents import AgentRegistry
-from runtime.devserver import find_temporal_cli
-from runtime.settings import PROJECT_ROOT
+from durable_agents.agents import AgentRegistry
+from durable_agents.runtime.devserver import find_temporal_cli
+from durable_agents.runtime.settings import PROJECT_ROOT
 from tests.conftest import running_worker
 
 

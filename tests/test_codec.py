@@ -34,10 +34,10 @@ from temporalio.converter import DefaultFailureConverterWithEncodedAttributes
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-import codec
 from activities.providers.openai_provider import OpenAIProvider
-from agents import AgentRegistry
-from codec import (
+from durable_agents import codec
+from durable_agents.agents import AgentRegistry
+from durable_agents.codec import (
     ENCRYPTED_ENCODING,
     KEY_FILE_ENV,
     KEY_ID_METADATA,
@@ -54,8 +54,8 @@ from codec import (
     format_key_entry,
     generate_key,
 )
-from contracts import AgentInput, AgentResult
-from runtime.devserver import find_temporal_cli
+from durable_agents.contracts import AgentInput, AgentResult
+from durable_agents.runtime.devserver import find_temporal_cli
 from tests.conftest import running_worker
 from tests.fakes.llm_server import FakeLLMServer, Reply
 
@@ -192,10 +192,10 @@ def test_key_ring_constructor_validates() -> None:
 
 
 def test_keys_cli_prints_a_usable_entry() -> None:
-    """``python -m codec.keys new --id ID`` prints a line the key ring accepts, with a fresh
-    32-byte key; ``check`` lists the configured ids without key material."""
+    """``python -m durable_agents.codec.keys new --id ID`` prints a line the key ring accepts,
+    with a fresh 32-byte key; ``check`` lists the configured ids without key material."""
     new = subprocess.run(
-        [sys.executable, "-m", "codec.keys", "new", "--id", "k9"],
+        [sys.executable, "-m", "durable_agents.codec.keys", "new", "--id", "k9"],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -206,7 +206,7 @@ def test_keys_cli_prints_a_usable_entry() -> None:
     assert keys.ids == ("k9",) and len(keys.key("k9")) == 32
     assert format_key_entry("k9", keys.key("k9")) == line
     check = subprocess.run(
-        [sys.executable, "-m", "codec.keys", "check"],
+        [sys.executable, "-m", "durable_agents.codec.keys", "check"],
         cwd=REPO,
         env={**os.environ, KEYS_ENV: f"k1={b64(K1)},{line}", KEY_FILE_ENV: ""},
         capture_output=True,
@@ -524,7 +524,16 @@ def test_create_app_needs_a_token_or_an_explicit_opt_out() -> None:
 
 def server_process(*args: str, **env: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "codec.server", "--port", "0", "--log-level", "warning", *args],
+        [
+            sys.executable,
+            "-m",
+            "durable_agents.codec.server",
+            "--port",
+            "0",
+            "--log-level",
+            "warning",
+            *args,
+        ],
         cwd=REPO,
         env={**os.environ, KEYS_ENV: f"k1={b64(K1)}", KEY_FILE_ENV: "", **env},
         stderr=subprocess.PIPE,
@@ -533,8 +542,8 @@ def server_process(*args: str, **env: str) -> subprocess.Popen[str]:
 
 
 def test_server_cli_refuses_to_start_without_a_token() -> None:
-    """``python -m codec.server`` with neither ``--token`` nor the env var exits with an error
-    that says how to fix it, and never listens."""
+    """``python -m durable_agents.codec.server`` with neither ``--token`` nor the env var exits
+    with an error that says how to fix it, and never listens."""
     process = server_process(DURABLE_AGENTS_CODEC_TOKEN="")
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 2

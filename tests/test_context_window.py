@@ -28,17 +28,17 @@ from activities.providers.scripted import (
     ScriptedProvider,
     extractive_summary,
 )
-from agents import Agent, AgentRegistry, ScriptedReply, ScriptView
-from contracts.context import ContextPolicy, ContextState, ContextStrategy
-from contracts.messages import (
+from durable_agents.agents import Agent, AgentRegistry, ScriptedReply, ScriptView
+from durable_agents.contracts.context import ContextPolicy, ContextState, ContextStrategy
+from durable_agents.contracts.messages import (
     AssistantMessage,
     Message,
     ToolCall,
     ToolResultMessage,
     UserMessage,
 )
-from contracts.model import ModelRequest
-from conversation import (
+from durable_agents.contracts.model import ModelRequest
+from durable_agents.conversation import (
     SUMMARY_HEADER,
     ContextPlan,
     apply_summary,

@@ -22,11 +22,11 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from contracts import AgentInput, AgentResult, AgentStatusView
-from contracts.approvals import ApprovalSignal
-from runtime.settings import PROJECT_ROOT
+from durable_agents.contracts import AgentInput, AgentResult, AgentStatusView
+from durable_agents.contracts.approvals import ApprovalSignal
+from durable_agents.runtime.settings import PROJECT_ROOT
+from examples.finops import inventory
 from starter import has_pollers
-from tools import inventory
 
 pytestmark = pytest.mark.slow
 

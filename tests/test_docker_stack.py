@@ -10,7 +10,7 @@ import docker
 import pytest
 from docker.errors import DockerException
 
-from runtime.settings import PROJECT_ROOT
+from durable_agents.runtime.settings import PROJECT_ROOT
 
 
 def docker_engine_problem() -> str | None:

@@ -24,11 +24,11 @@ import psycopg
 import pytest
 from temporalio.testing import ActivityEnvironment
 
-import effects
 from activities.tools import ToolActivities
-from agents import AgentRegistry
-from contracts.tools import ToolRequest
-from effects import (
+from durable_agents import effects
+from durable_agents.agents import AgentRegistry
+from durable_agents.contracts.tools import ToolRequest
+from durable_agents.effects import (
     DEFAULT_LEASE,
     EffectInProgress,
     EffectLedger,

@@ -17,17 +17,18 @@ from typing import Any
 
 import pytest
 
-from agents import ScriptView
-from agents.finops import STANDARD_TASK, finops
-from contracts.messages import (
+from durable_agents.agents import ScriptView
+from durable_agents.contracts.messages import (
     AssistantMessage,
     Message,
     ToolCall,
     ToolResultMessage,
     UserMessage,
 )
-from tools import Tool, ToolContext, ToolError, inventory
-from tools.finops import (
+from durable_agents.tools import Tool, ToolContext, ToolError
+from examples.finops import inventory
+from examples.finops.agent import STANDARD_TASK, finops
+from examples.finops.tools import (
     cost_breakdown,
     describe_resource,
     find_owner,

@@ -58,8 +58,15 @@ from activities.providers.base import ModelProvider
 from activities.providers.openai_provider import to_openai_messages
 from activities.providers.scripted import ScriptedProvider
 from activities.tools import ToolActivities
-from agents import Agent, AgentRegistry, ScriptedCall, ScriptedReply, ScriptView, default_registry
-from contracts import (
+from durable_agents.agents import (
+    Agent,
+    AgentRegistry,
+    ScriptedCall,
+    ScriptedReply,
+    ScriptView,
+    default_registry,
+)
+from durable_agents.contracts import (
     AgentInput,
     AgentResult,
     AgentStatusView,
@@ -74,14 +81,15 @@ from contracts import (
     ToolResultMessage,
     UserMessage,
 )
-from contracts.approvals import ApprovalSignal, DecideRequest, DecideResult, ToolRule
-from contracts.tools import MAX_ERROR_CHARS, InvalidArguments, parse_arguments
-from effects.ledger import SqliteEffectLedger
+from durable_agents.contracts.approvals import ApprovalSignal, DecideRequest, DecideResult, ToolRule
+from durable_agents.contracts.tools import MAX_ERROR_CHARS, InvalidArguments, parse_arguments
+from durable_agents.effects.ledger import SqliteEffectLedger
+from durable_agents.runner.approvals import ApprovalDesk, InvalidDecision
+from durable_agents.runner.loop import ARGUMENTS_KEPT_CHARS, RESULT_PREVIEW_CHARS
+from durable_agents.tools import ToolContext, ToolError, tool
+from examples import AGENT_MODULES
 from tests.agents_for_tests import TEST_AGENTS, gatekeeper
 from tests.conftest import running_worker
-from tools import ToolContext, ToolError, tool
-from workflows.agent import ARGUMENTS_KEPT_CHARS, RESULT_PREVIEW_CHARS
-from workflows.approvals import ApprovalDesk, InvalidDecision
 
 # --------------------------------------------------------------------------------------------
 # Settings
@@ -690,7 +698,7 @@ def test_any_valid_approval_signal_becomes_a_checkable_decision(
         _desk_with(["apr-1-0"]).check(request, gatekeeper.approvals, GATE_TOOLS)
 
 
-KNOWN_AGENTS = frozenset(a.name for a in [*default_registry().all(), *TEST_AGENTS])
+KNOWN_AGENTS = frozenset(a.name for a in [*default_registry(AGENT_MODULES).all(), *TEST_AGENTS])
 SAFE_AGENTS = ["test-clumsy", "test-looper"]
 """Agents a fuzzed input may name: they finish in a few steps under any context policy, without
 approvals or MCP servers."""

@@ -15,9 +15,9 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 
-from agents import AgentRegistry
-from contracts import AgentInput, AgentResult, AgentStatusView
-from contracts.context import ContextPolicy
+from durable_agents.agents import AgentRegistry
+from durable_agents.contracts import AgentInput, AgentResult, AgentStatusView
+from durable_agents.contracts.context import ContextPolicy
 from tests.conftest import running_worker
 
 pytestmark = pytest.mark.timeout(900)

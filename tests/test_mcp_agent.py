@@ -15,10 +15,10 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 
-from agents import AgentRegistry
-from contracts import AgentInput, AgentResult, AgentStatusView, PendingApproval
-from contracts.approvals import DecideRequest, DecideResult
-from mcp_tools import McpServer
+from durable_agents.agents import AgentRegistry
+from durable_agents.contracts import AgentInput, AgentResult, AgentStatusView, PendingApproval
+from durable_agents.contracts.approvals import DecideRequest, DecideResult
+from durable_agents.mcp_tools import McpServer
 from tests.conftest import running_worker
 from tests.mcp_fixtures import Inventory
 

@@ -16,10 +16,10 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-import mcp_tools
-from contracts.tools import ToolOutcome, ToolRequest
-from effects import SqliteEffectLedger
-from mcp_tools import (
+from durable_agents import mcp_tools
+from durable_agents.contracts.tools import ToolOutcome, ToolRequest
+from durable_agents.effects import SqliteEffectLedger
+from durable_agents.mcp_tools import (
     ListMcpToolsInput,
     McpActivities,
     McpServer,

@@ -27,11 +27,18 @@ from temporalio.converter import (
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-import payload_storage
-from agents import AgentRegistry
-from codec import AesGcmCodec, KeyRing
-from contracts import AgentInput, AgentResult, AgentStatusView, ModelRequest, Usage, UserMessage
-from payload_storage import (
+from durable_agents import payload_storage
+from durable_agents.agents import AgentRegistry
+from durable_agents.codec import AesGcmCodec, KeyRing
+from durable_agents.contracts import (
+    AgentInput,
+    AgentResult,
+    AgentStatusView,
+    ModelRequest,
+    Usage,
+    UserMessage,
+)
+from durable_agents.payload_storage import (
     DEFAULT_OFFLOAD_THRESHOLD_BYTES,
     STORAGE_HINT_METADATA,
     LocalFileStorageDriver,
@@ -42,7 +49,7 @@ from payload_storage import (
     storage_from_env,
     with_storage,
 )
-from runtime.converter import data_converter_from_env
+from durable_agents.runtime.converter import data_converter_from_env
 from tests.conftest import running_worker
 from workflows.agent import AgentWorkflow
 

@@ -14,8 +14,8 @@ from temporalio.client import Client
 from activities.providers.anthropic_provider import AnthropicProvider
 from activities.providers.base import ModelProvider
 from activities.providers.openai_provider import OpenAIProvider
-from agents import AgentRegistry
-from contracts import AgentInput, AgentResult
+from durable_agents.agents import AgentRegistry
+from durable_agents.contracts import AgentInput, AgentResult
 from tests.conftest import running_worker
 from tests.fakes.llm_server import FakeLLMServer, FakeToolCall, HttpError, Reply
 

@@ -35,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.providers.errors import retry_after, to_activity_error
     from activities.providers.openai_provider import OpenAIProvider
     from activities.providers.pricing import cost_usd, price_for
-    from contracts.messages import (
+    from durable_agents.contracts.messages import (
         AssistantMessage,
         Message,
         ToolCall,
@@ -43,8 +43,8 @@ with workflow.unsafe.imports_passed_through():
         Usage,
         UserMessage,
     )
-    from contracts.model import ModelRequest, ModelResponse
-    from contracts.tools import ToolSchema
+    from durable_agents.contracts.model import ModelRequest, ModelResponse
+    from durable_agents.contracts.tools import ToolSchema
     from tests.fakes.llm_server import (
         Delay,
         DropConnection,

@@ -21,12 +21,12 @@ from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from agents import AgentRegistry
-from codec import AesGcmCodec, KeyRing, create_app
-from contracts import AgentInput, AgentResult
-from payload_storage import storage_from_env
-from runtime.converter import data_converter_from_env
-from runtime.devserver import find_temporal_cli
+from durable_agents.agents import AgentRegistry
+from durable_agents.codec import AesGcmCodec, KeyRing, create_app
+from durable_agents.contracts import AgentInput, AgentResult
+from durable_agents.payload_storage import storage_from_env
+from durable_agents.runtime.converter import data_converter_from_env
+from durable_agents.runtime.devserver import find_temporal_cli
 from tests.conftest import running_worker
 from tests.test_cli import address, run_cli
 from tests.test_codec import TOKEN, as_json, auth, call, serving
@@ -200,8 +200,8 @@ async def test_codec_server_resolves_offloaded_payloads(
 
 
 def test_codec_server_without_store_or_keys_is_refused() -> None:
-    """``python -m codec.server`` with nothing to decode says so and exits 2."""
-    from codec.server import main
+    """``python -m durable_agents.codec.server`` with nothing to decode says so and exits 2."""
+    from durable_agents.codec.server import main
 
     assert main(["--token", TOKEN], {"PAYLOAD_STORE": "off"}) == 2
 

@@ -20,9 +20,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from runtime.codecserver import CodecSidecar
-from runtime.devserver import DevServer
-from runtime.settings import PROJECT_ROOT
+from durable_agents.runtime.codecserver import CodecSidecar
+from durable_agents.runtime.devserver import DevServer
+from durable_agents.runtime.settings import PROJECT_ROOT
 from tests import webui
 
 DEMO_TASK = (
@@ -90,7 +90,7 @@ async def run_demo(server: DevServer, tmp_path: Path) -> dict[str, Any]:
     as it would against any server. Returns the starter's ``--json`` output.
     """
     env = demo_env(server, tmp_path)
-    code, out, err = await run(sys.executable, "-m", "tools.inventory", "reset", env=env)
+    code, out, err = await run(sys.executable, "-m", "examples.finops.inventory", "reset", env=env)
     assert code == 0, err
     worker_log = tmp_path / "worker.log"
     with worker_log.open("wb") as log:

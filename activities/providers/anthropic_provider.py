@@ -18,9 +18,15 @@ from anthropic.types import ContentBlockParam, MessageParam, TextBlockParam, Too
 from anthropic.types import Message as APIMessage
 
 from activities.providers.pricing import cost_usd
-from contracts.messages import Message, ToolCall, ToolResultMessage, Usage, UserMessage
-from contracts.model import ModelRequest, ModelResponse, StopReason
-from contracts.tools import ToolSchema
+from durable_agents.contracts.messages import (
+    Message,
+    ToolCall,
+    ToolResultMessage,
+    Usage,
+    UserMessage,
+)
+from durable_agents.contracts.model import ModelRequest, ModelResponse, StopReason
+from durable_agents.contracts.tools import ToolSchema
 
 Role = Literal["user", "assistant"]
 

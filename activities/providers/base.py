@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from contracts.model import ModelRequest, ModelResponse
+from durable_agents.contracts.model import ModelRequest, ModelResponse
 
 
 class ModelProvider(Protocol):

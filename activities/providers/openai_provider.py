@@ -22,9 +22,15 @@ from openai.types.chat import (
 )
 
 from activities.providers.pricing import cost_usd
-from contracts.messages import Message, ToolCall, ToolResultMessage, Usage, UserMessage
-from contracts.model import ModelRequest, ModelResponse, StopReason
-from contracts.tools import ToolSchema
+from durable_agents.contracts.messages import (
+    Message,
+    ToolCall,
+    ToolResultMessage,
+    Usage,
+    UserMessage,
+)
+from durable_agents.contracts.model import ModelRequest, ModelResponse, StopReason
+from durable_agents.contracts.tools import ToolSchema
 
 REQUEST_TIMEOUT_SECONDS = 120.0
 """Per attempt; keep it below the ``call_model`` activity's start-to-close timeout."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from contracts.messages import Usage
+from durable_agents.contracts.messages import Usage
 
 TOKENS_PER_PRICE_UNIT = 1_000_000
 

@@ -19,10 +19,10 @@ from pathlib import Path
 
 from temporalio.exceptions import ApplicationError
 
-from agents import AgentRegistry, ScriptView
-from contracts.messages import ToolCall, Usage
-from contracts.model import ModelRequest, ModelResponse
-from conversation.summary import read_summary_request
+from durable_agents.agents import AgentRegistry, ScriptView
+from durable_agents.contracts.messages import ToolCall, Usage
+from durable_agents.contracts.model import ModelRequest, ModelResponse
+from durable_agents.conversation.summary import read_summary_request
 
 CHARS_PER_TOKEN = 4
 

@@ -1,0 +1,66 @@
+"""How users define an agent."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from durable_agents.agents.scripting import Script
+from durable_agents.contracts.approvals import ApprovalSettings, PolicyAction, ToolRule
+from durable_agents.contracts.context import ContextPolicy
+from durable_agents.tools import Tool
+
+
+@dataclass(frozen=True)
+class Agent:
+    """An agent: who it is, what it may use, and its limits.
+
+    Define one at module level in a module under ``agents/`` (or in a module named by
+    ``DURABLE_AGENTS_MODULES``) and the worker discovers it.
+    """
+
+    name: str
+    description: str
+    system_prompt: str
+    tools: Sequence[Tool] = ()
+    model: str | None = None
+    """Preferred ``provider:model-name``; used when that provider is configured on the worker."""
+    max_steps: int = 20
+    """Default upper bound on model calls per run; a run's input may lower or raise it."""
+    max_tokens: int = 4096
+    """Upper bound on tokens per model reply."""
+    script: Script | None = None
+    """Behaviour under the offline ``scripted`` model; required to run without an API key."""
+    order: int = 100
+    """Position in ``starter.py agents`` (lowest first)."""
+    policy: Mapping[str, ToolRule | PolicyAction] = field(default_factory=dict)
+    """Tool name -> ``"allow"``, ``"deny"``, ``"require_approval"`` or a ``ToolRule`` with
+    argument allowlists. Tools not listed are allowed; denied tools are not offered to the model
+    and a call to one is refused without running anything."""
+    approvals: ApprovalSettings = field(default_factory=ApprovalSettings)
+    """Approvers, deadlines, escalation and the default for gated calls."""
+    context: ContextPolicy = field(default_factory=ContextPolicy)
+    """How much of the conversation each model call sends (see ``ContextPolicy``)."""
+    continue_as_new_after_steps: int | None = None
+    """Start a fresh workflow history every this many steps (it also happens whenever Temporal
+    suggests it); the run carries on unchanged."""
+    mcp_servers: Sequence[str] = ()
+    """Names of MCP servers configured on the worker (``MCP_SERVERS``, see
+    ``mcp_tools.servers_from_env``) whose tools this agent gets, as ``<server>__<tool>``. They
+    are listed once at the start of each run and recorded; ``policy`` applies to them by that
+    name."""
+
+    def __post_init__(self) -> None:
+        names = [t.name for t in self.tools]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"agent {self.name!r} lists tools more than once: {duplicates!r}")
+
+    def rules(self) -> dict[str, ToolRule]:
+        return {
+            name: rule if isinstance(rule, ToolRule) else ToolRule(action=rule)
+            for name, rule in self.policy.items()
+        }
+
+    def tool(self, name: str) -> Tool | None:
+        return next((t for t in self.tools if t.name == name), None)

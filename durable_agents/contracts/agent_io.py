@@ -1,0 +1,211 @@
+"""Input, result and status of ``AgentWorkflow``: the contract users rely on.
+
+Fields are only ever added (with defaults), never renamed, so running workflows keep decoding.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, Field
+
+from durable_agents.contracts.approvals import (
+    ApprovalRecord,
+    ApprovalSettings,
+    PolicyRecord,
+    ToolRule,
+)
+from durable_agents.contracts.context import ContextPolicy, ContextState
+from durable_agents.contracts.messages import Message, ToolCall, Usage
+from durable_agents.contracts.model import StorageHint
+from durable_agents.contracts.tools import ToolOutcome, ToolSchema
+
+RunStatus = Literal["running", "completed", "max_steps", "cancelled", "failed"]
+Phase = Literal["starting", "calling_model", "running_tools", "awaiting_approval", "finished"]
+
+
+class AgentInput(BaseModel):
+    """What a starter sends: ``{"agent": "finops", "task": "..."}`` is enough."""
+
+    agent: str = Field(min_length=1)
+    task: str = Field(min_length=1)
+    model: str | None = None
+    """``provider:model-name`` (``scripted``, ``anthropic:...``, ``openai:...``,
+    ``compatible:...``). Default: the agent's model if its provider is configured on the worker,
+    otherwise the offline ``scripted`` model."""
+    max_steps: int | None = Field(default=None, ge=1, le=100_000)
+    """Upper bound on model calls; default: the agent's own limit."""
+    context: ContextPolicy | None = None
+    """Context-window strategy for this run; default: the agent's own."""
+    continue_as_new_after_steps: int | None = Field(default=None, ge=1)
+    """Start a fresh history after this many steps; default: the agent's setting, else only
+    when Temporal suggests it (history near 4 MiB / 4,096 events)."""
+    carry: CarriedRun | None = None
+    """Set by the workflow itself when it continues as new; starters leave it out."""
+
+    @property
+    def payload_storage_hint(self) -> StorageHint | None:
+        """A continue-as-new input carries the conversation: it leaves history from 2 KiB on.
+        A starter's input follows the general rule (inline unless large)."""
+        return "offload" if self.carry is not None else None
+
+
+class ToolCallRecord(BaseModel):
+    """One executed (or refused) tool call, kept in the result."""
+
+    step: int
+    call_id: str
+    name: str
+    arguments: str
+    is_error: bool
+    result_preview: str = ""
+    """The first few hundred characters of what the tool returned (or the error)."""
+    idempotency_key: str | None = None
+    """``None`` when the call never reached a tool activity (for instance an unknown tool)."""
+
+
+class StepView(BaseModel):
+    """One model turn as the status query shows it: what the model said and the calls it made."""
+
+    step: int
+    text: str
+    tool_calls: list[ToolCallRecord] = Field(default_factory=list)
+
+
+class PendingApproval(BaseModel):
+    """A gated tool call waiting for a human decision."""
+
+    id: str
+    tool: str
+    arguments: dict[str, Any]
+    reason: str
+    requested_at: datetime
+    deadline: datetime | None = None
+    step: int = 0
+    call_id: str = ""
+    escalated: bool = False
+    """True once the first deadline passed and the escalation list was notified."""
+    approvers: list[str] = Field(default_factory=list)
+    """Who may decide; empty means anyone."""
+
+
+class AgentSpec(BaseModel):
+    """An agent definition resolved by the worker, recorded in history at the start of a run."""
+
+    name: str
+    description: str
+    system_prompt: str
+    model: str
+    max_steps: int
+    max_tokens: int = 4096
+    tools: list[ToolSchema]
+    """The tools offered to the model (denied tools are left out)."""
+    policy: dict[str, ToolRule] = Field(default_factory=dict)
+    """Tool name -> rule; tools not listed are allowed."""
+    approvals: ApprovalSettings = Field(default_factory=ApprovalSettings)
+    context: ContextPolicy = Field(default_factory=ContextPolicy)
+    continue_as_new_after_steps: int | None = None
+    mcp_servers: list[str] = Field(default_factory=list)
+    """MCP servers (by name, configured on the worker) whose tools the run lists at its start."""
+    max_request_bytes: int | None = None
+    """Set when the worker keeps payloads in history (no external storage): a model request
+    (or continue-as-new input) larger than this would exceed Temporal's payload limit, so the
+    run fails with a clear error instead. ``None``: large payloads are offloaded."""
+    status_search_attribute: bool = False
+    """Whether the server has the ``AgentStatus`` search attribute for the run to keep current."""
+
+
+class AgentResult(BaseModel):
+    status: RunStatus
+    output: str
+    """The final answer; on ``max_steps`` or ``cancelled`` the latest partial output."""
+    steps: int
+    """Model calls made."""
+    usage: Usage
+    cost_usd: float
+    agent: str
+    model: str
+    tool_calls: list[ToolCallRecord] = Field(default_factory=list)
+    """The latest tool calls (at most ``RECORDS_KEPT``), oldest first; all are in history."""
+    approvals: list[ApprovalRecord] = Field(default_factory=list)
+    policy_decisions: list[PolicyRecord] = Field(default_factory=list)
+    error: str | None = None
+    tool_calls_total: int = 0
+    """Tool calls over the whole run, including those no longer listed in ``tool_calls``."""
+    runs: int = 1
+    """Workflow runs in the continue-as-new chain that produced this result."""
+
+
+class AgentRunInfo(BaseModel):
+    """One agent run of a workflow that runs several (``AgentHost``), as ``status`` lists it."""
+
+    label: str
+    """Unique in the workflow (``planner-1``); scopes the run's keys and ids."""
+    agent: str
+    status: RunStatus = "running"
+    steps: int = 0
+    workflow_id: str | None = None
+    """Set when the agent runs as a child workflow: where to look at it."""
+
+
+class AgentStatusView(BaseModel):
+    """Answer of the ``status`` query."""
+
+    payload_storage_hint: ClassVar[StorageHint] = "inline"
+    """Query answers never enter history: kept inline so ``temporal workflow query`` reads it."""
+
+    status: RunStatus
+    phase: Phase
+    agent: str
+    model: str | None
+    steps: int
+    max_steps: int | None
+    output: str
+    usage: Usage
+    cost_usd: float
+    running_tools: list[str] = Field(default_factory=list)
+    recent_steps: list[StepView] = Field(default_factory=list)
+    """The latest steps (at most ``RECENT_STEPS_SHOWN``), oldest first."""
+    pending_approvals: list[PendingApproval] = Field(default_factory=list)
+    runs: int = 1
+    """Workflow runs so far in this run's continue-as-new chain."""
+    agents: list[AgentRunInfo] = Field(default_factory=list)
+    """In a workflow that runs several agents (``AgentHost``): each of them, inline or child."""
+
+
+class ResumeStep(BaseModel):
+    """A step whose tool calls were in progress when the run continued as new."""
+
+    calls: list[ToolCall]
+    """Every call the model asked for at this step."""
+    outcomes: list[ToolOutcome] = Field(default_factory=list)
+    """Outcomes of the calls that had finished."""
+    pending: list[PendingApproval] = Field(default_factory=list)
+    """The other calls' approvals, still waiting for a human, with their original deadlines."""
+
+
+class CarriedRun(BaseModel):
+    """Everything a run hands to its continuation: the run goes on as if nothing happened."""
+
+    spec: AgentSpec
+    """The agent as loaded (and its MCP tools as listed) at the start of the first run."""
+    messages: list[Message]
+    """The conversation still needed (messages folded into the summary are dropped)."""
+    context: ContextState = Field(default_factory=ContextState)
+    steps: int
+    usage: Usage
+    cost_usd: float
+    output: str = ""
+    recent_steps: list[StepView] = Field(default_factory=list)
+    tool_calls: list[ToolCallRecord] = Field(default_factory=list)
+    tool_calls_total: int = 0
+    approvals: list[ApprovalRecord] = Field(default_factory=list)
+    policy_decisions: list[PolicyRecord] = Field(default_factory=list)
+    mcp_tools: list[str] = Field(default_factory=list)
+    runs: int = 1
+    """Runs in the chain so far, this one included."""
+    resume: ResumeStep | None = None
+
+
+AgentInput.model_rebuild()

@@ -1,0 +1,47 @@
+"""Input and output of the ``call_model`` activity."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, Field
+
+from durable_agents.contracts.messages import Message, ToolCall, Usage
+from durable_agents.contracts.tools import ToolSchema
+
+StopReason = Literal["end_turn", "tool_use", "max_tokens", "other"]
+
+StorageHint = Literal["offload", "inline"]
+"""Where a payload belongs, read by the payload store's selector (``payload_storage._hints``);
+the same values as ``payload_storage.StorageHint``; spelled here so contracts import only
+pydantic (they are imported inside the workflow sandbox)."""
+
+
+class ModelRequest(BaseModel):
+    payload_storage_hint: ClassVar[StorageHint] = "offload"
+    """It carries the conversation, which grows every step: it leaves history from 2 KiB on."""
+
+    agent: str
+    model: str
+    """``provider:model-name``, for instance ``anthropic:claude-sonnet-4-5`` or ``scripted``."""
+    system: str
+    messages: list[Message]
+    tools: list[ToolSchema] = Field(default_factory=list)
+    max_tokens: int = 4096
+    idempotency_key: str
+    """Sent as the ``Idempotency-Key`` header; identical on every attempt of this call."""
+    step: int
+    purpose: Literal["turn", "summary"] = "turn"
+    """``turn``: the agent's next move. ``summary``: a context-window summary of earlier turns
+    (``conversation.summary_request``), which the offline scripted model answers without the
+    agent's script."""
+
+
+class ModelResponse(BaseModel):
+    text: str = ""
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+    cost_usd: float = 0.0
+    stop_reason: StopReason = "end_turn"
+    model: str
+    """The model that actually answered, as the provider reports it."""

@@ -1,0 +1,35 @@
+"""MCP servers as tool sources for agents: their tools become ``<server>__<tool>`` tools.
+
+- :mod:`mcp_tools.servers`: :class:`McpServer`, how to reach a server; :func:`servers_from_env`.
+- :mod:`mcp_tools.client`: :func:`list_tools` and :func:`call_tool` over the ``mcp`` SDK.
+- :mod:`mcp_tools.activities`: the ``list_mcp_tools`` and ``call_mcp_tool`` activities.
+"""
+
+from durable_agents.mcp_tools.activities import ListMcpToolsInput, McpActivities
+from durable_agents.mcp_tools.client import (
+    IDEMPOTENCY_KEY_META,
+    McpServerError,
+    call_tool,
+    list_tools,
+)
+from durable_agents.mcp_tools.servers import (
+    SERVERS_ENV,
+    SERVERS_FILE_ENV,
+    TOOL_NAME_SEPARATOR,
+    McpServer,
+    servers_from_env,
+)
+
+__all__ = [
+    "IDEMPOTENCY_KEY_META",
+    "SERVERS_ENV",
+    "SERVERS_FILE_ENV",
+    "TOOL_NAME_SEPARATOR",
+    "ListMcpToolsInput",
+    "McpActivities",
+    "McpServer",
+    "McpServerError",
+    "call_tool",
+    "list_tools",
+    "servers_from_env",
+]

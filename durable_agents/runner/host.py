@@ -1,0 +1,310 @@
+"""Agents inside any workflow: ``AgentHost`` (the handlers) and ``AgentRunner`` (the calls).
+
+A user's workflow mixes in ``AgentHost`` and gets, without writing them, the ``status`` query,
+the ``approve``/``reject`` signals and the ``decide`` update over every agent it runs, and
+``self.agents`` to run them::
+
+    @workflow.defn
+    class Triage(AgentHost):
+        @workflow.run
+        async def run(self, ticket: str) -> str:
+            plan = await self.agents.run("planner", ticket)                  # inline
+            report = await self.agents.run("finops", plan.output, child=True)  # child workflow
+            return report.output
+
+*Inline*, the agent's model and tool calls are activities in this workflow's history (keys and
+activity ids scoped by a label, ``planner-1``). As a *child*, it is an ``AgentWorkflow`` of its
+own (own history, continue-as-new, Web UI page, the Relationships tab), cancelled with its
+parent. For a hand-written loop, ``self.agents.session(...)`` gives the single steps: one model
+call, one tool call (policy, approval, idempotency key and effects ledger applied), one
+approval request.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from durable_agents.contracts import (
+        AgentInput,
+        AgentResult,
+        AgentSpec,
+        AgentStatusView,
+        Message,
+        ModelRequest,
+        ModelResponse,
+        ToolCall,
+        ToolOutcome,
+        Usage,
+        UserMessage,
+    )
+    from durable_agents.contracts.agent_io import AgentRunInfo
+    from durable_agents.contracts.approvals import DecideRequest, DecideResult
+    from durable_agents.contracts.context import ContextPolicy
+    from durable_agents.runner.approvals import ApprovalDesk, InvalidDecision
+    from durable_agents.runner.inbound import read_decision, read_signal
+    from durable_agents.runner.keys import model_call_key
+    from durable_agents.runner.loop import AgentLoop
+    from durable_agents.runner.steps import call_model, load_agent
+
+SUMMARY_TASK_CHARS = 100
+"""How much of a child's task its Web UI summary shows."""
+
+
+class AgentSession:
+    """The single steps of one agent, for a workflow that writes its own loop.
+
+    Made by ``AgentRunner.session``. Steps are numbered per session; every call carries an
+    idempotency key scoped by the session's label.
+    """
+
+    def __init__(self, loop: AgentLoop, spec: AgentSpec) -> None:
+        self._loop = loop
+        self.spec = spec
+
+    @property
+    def usage(self) -> Usage:
+        return self._loop.usage
+
+    @property
+    def cost_usd(self) -> float:
+        return self._loop.cost_usd
+
+    async def model_call(self, messages: list[Message] | str) -> ModelResponse:
+        """One model call with the agent's prompt, tools and model (a new step)."""
+        loop = self._loop
+        if isinstance(messages, str):
+            messages = [UserMessage(text=messages)]
+        loop.steps += 1
+        request = ModelRequest(
+            agent=self.spec.name,
+            model=self.spec.model,
+            system=self.spec.system_prompt,
+            messages=messages,
+            tools=self.spec.tools,
+            max_tokens=self.spec.max_tokens,
+            idempotency_key=model_call_key(loop.steps, loop.scope),
+            step=loop.steps,
+        )
+        response = await call_model(
+            request,
+            activity_id=f"{loop.scope}:model-{loop.steps}",
+            summary=f"{loop.scope} model step {loop.steps}",
+        )
+        loop.usage = loop.usage.plus(response.usage)
+        loop.cost_usd += response.cost_usd
+        return response
+
+    async def tool_call(self, call: ToolCall, index: int = 0) -> ToolOutcome:
+        """One tool call under the agent's policy: denied and unknown tools are refused, gated
+        ones wait for a human (deadline, escalation), the rest run as an activity with an
+        idempotency key (and the effects ledger, for side effects)."""
+        return await self._loop.run_tool(self.spec, call, index)
+
+    async def request_approval(
+        self, action: str, details: dict[str, Any], reason: str = ""
+    ) -> DecideRequest:
+        """Ask a human (the agent's approvers, deadline and escalation) about ``action``; the
+        decision, or the agent's default when the deadlines pass. Shown in ``status`` and
+        decided with ``approve``/``reject``/``decide`` like any gated tool call."""
+        loop = self._loop
+        call = ToolCall(
+            id=f"request-{len(loop.approval_ids) + len(loop.tool_calls)}",
+            name=action,
+            arguments=json.dumps(details),
+        )
+        return await loop.await_approval(self.spec, call, details, 0, reason)
+
+
+class AgentRunner:
+    """Runs agents for one workflow; reached as ``self.agents`` on an ``AgentHost``."""
+
+    def __init__(self) -> None:
+        self.desk = ApprovalDesk()
+        self.loops: list[AgentLoop] = []
+        self.children: list[AgentRunInfo] = []
+        self.main: AgentLoop | None = None
+        """The workflow's own agent (``AgentWorkflow``), whose view ``status`` shows."""
+        self._labels: dict[str, int] = {}
+
+    def label(self, agent: str) -> str:
+        """A label unique in this workflow: ``finops-1``, ``finops-2``, ..."""
+        self._labels[agent] = self._labels.get(agent, 0) + 1
+        return f"{agent}-{self._labels[agent]}"
+
+    def main_loop(self) -> AgentLoop:
+        """The loop of the workflow's own agent: unscoped, may continue as new."""
+        self.main = AgentLoop(self.desk, continue_as_new=True)
+        self.loops.append(self.main)
+        return self.main
+
+    async def run(
+        self,
+        agent: str,
+        task: str,
+        *,
+        child: bool = False,
+        model: str | None = None,
+        max_steps: int | None = None,
+        context: ContextPolicy | None = None,
+        label: str | None = None,
+    ) -> AgentResult:
+        """Run ``agent`` on ``task`` to its end and return its result.
+
+        Args:
+            child: Run it as a child ``AgentWorkflow`` (own history and continue-as-new, own Web
+                UI page; cancelling this workflow cancels it) instead of inline.
+            model, max_steps, context: As in ``AgentInput``.
+            label: Names the run in keys, ids and ``status`` (default ``<agent>-<n>``); a child's
+                workflow id is ``<this workflow id>/<label>``.
+
+        Raises:
+            ApplicationError: The agent is unknown (``AgentNotAvailable``) or a model call
+                failed for good (``ModelCallFailed``): both fail the workflow unless caught.
+            ChildWorkflowError: A child run failed.
+        """
+        label = label or self.label(agent)
+        input = AgentInput(
+            agent=agent, task=task, model=model, max_steps=max_steps, context=context
+        )
+        if child:
+            return await self._run_child(label, input)
+        loop = AgentLoop(self.desk, scope=label)
+        self.loops.append(loop)
+        return await loop.run(input)
+
+    async def _run_child(self, label: str, input: AgentInput) -> AgentResult:
+        info = workflow.info()
+        excerpt = " ".join(input.task.split())[:SUMMARY_TASK_CHARS]
+        child = AgentRunInfo(
+            label=label, agent=input.agent, workflow_id=f"{info.workflow_id}/{label}"
+        )
+        self.children.append(child)
+        try:
+            result: AgentResult = await workflow.execute_child_workflow(
+                "AgentWorkflow",
+                input,
+                id=child.workflow_id,
+                task_queue=info.task_queue,
+                result_type=AgentResult,
+                static_summary=f"{input.agent}: {excerpt}",
+            )
+        except BaseException:
+            child.status = "failed"
+            raise
+        child.status, child.steps = result.status, result.steps
+        return result
+
+    async def session(
+        self, agent: str, *, model: str | None = None, label: str | None = None
+    ) -> AgentSession:
+        """The single steps of ``agent`` (its definition loaded and recorded once)."""
+        label = label or self.label(agent)
+        spec = await load_agent(agent, model)
+        loop = AgentLoop(self.desk, scope=label)
+        loop.agent, loop.spec = agent, spec
+        self.loops.append(loop)
+        return AgentSession(loop, spec)
+
+    # -- what the handlers see -----------------------------------------------------------
+
+    def status_view(self) -> AgentStatusView:
+        if self.main is not None:
+            view = self.main.status_view()
+        elif self.loops:
+            view = self.loops[-1].status_view()
+        else:
+            view = AgentStatusView(
+                status="running", phase="starting", agent="", model=None, steps=0,
+                max_steps=None, output="", usage=Usage(), cost_usd=0.0,
+            )  # fmt: skip
+        if self.main is None:
+            usage = Usage()
+            for loop in self.loops:
+                usage = usage.plus(loop.usage)
+            view.usage = usage
+            view.cost_usd = sum(loop.cost_usd for loop in self.loops)
+            view.pending_approvals = list(self.desk.pending.values())
+            view.agents = [
+                AgentRunInfo(
+                    label=loop.scope, agent=loop.agent, status=loop.status, steps=loop.steps
+                )
+                for loop in self.loops
+            ] + list(self.children)
+        return view
+
+    def check_decision(self, request: DecideRequest) -> Any:
+        approval_id = self.desk.resolve_id(request.approval_id)
+        owner = next((loop for loop in self.loops if approval_id in loop.approval_ids), None)
+        if owner is None or owner.spec is None:
+            if not self.loops or all(loop.spec is None for loop in self.loops):
+                raise InvalidDecision("the run has not loaded its agent yet; nothing is pending")
+            owner = next(loop for loop in self.loops if loop.spec is not None)
+        assert owner.spec is not None
+        tools = {t.name: t for t in owner.spec.tools}
+        return self.desk.check(request, owner.spec.approvals, tools)
+
+    def decide(self, request: DecideRequest) -> DecideResult:
+        return self.desk.submit(request, self.check_decision(request))
+
+    def decide_by_signal(
+        self, decision: Literal["approve", "reject"], raw: object, unexpected: tuple[object, ...]
+    ) -> None:
+        # Signals cannot be refused: an invalid one is logged and changes nothing.
+        signal = read_signal(decision, raw, unexpected)
+        if signal is None:
+            return
+        request = DecideRequest(
+            approval_id=signal.approval_id,
+            approver=signal.approver,
+            decision=decision,
+            arguments=signal.arguments if decision == "approve" else None,
+            comment=(signal.reason or signal.comment) if decision == "reject" else signal.comment,
+        )
+        try:
+            approval = self.check_decision(request)
+        except InvalidDecision as err:
+            workflow.logger.warning("ignored %s signal: %s", request.decision, err)
+            return
+        self.desk.submit(request, approval)
+
+
+class AgentHost:
+    """Mix into a ``@workflow.defn`` class to run agents in it (see the module docstring).
+
+    Gives the workflow the ``status`` query, the ``approve`` and ``reject`` signals and the
+    ``decide`` update (its validator refuses unknown or already-decided approvals, approvers
+    the agent does not list and edited arguments that fail the tool's schema), over every agent
+    it runs, and ``self.agents``.
+    """
+
+    @property
+    def agents(self) -> AgentRunner:
+        """The workflow's ``AgentRunner`` (made on first use: no ``__init__`` to call)."""
+        runner = self.__dict__.get("_agent_runner")
+        if runner is None:
+            runner = self.__dict__["_agent_runner"] = AgentRunner()
+        return runner
+
+    @workflow.query(name="status")
+    def status(self) -> AgentStatusView:
+        return self.agents.status_view()
+
+    @workflow.signal(name="approve")
+    def approve(self, raw: object = None, *unexpected: object) -> None:
+        self.agents.decide_by_signal("approve", raw, unexpected)
+
+    @workflow.signal(name="reject")
+    def reject(self, raw: object = None, *unexpected: object) -> None:
+        self.agents.decide_by_signal("reject", raw, unexpected)
+
+    @workflow.update(name="decide")
+    def decide(self, raw: object = None) -> DecideResult:
+        return self.agents.decide(read_decision(raw))
+
+    @decide.validator
+    def validate_decide(self, raw: object = None) -> None:
+        self.agents.check_decision(read_decision(raw))

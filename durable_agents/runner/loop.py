@@ -1,0 +1,737 @@
+"""``AgentLoop``: one agent's durable ReAct loop, inside whichever workflow runs it.
+
+model call -> tool calls (concurrently when the model asks for several) -> results back into the
+conversation -> repeat, until a final answer, ``max_steps`` or cancellation. Deterministic: no
+I/O, no clock or randomness except through ``workflow.*``; every effect is an activity.
+
+``AgentWorkflow`` runs one loop that may continue as new (a fresh history) when Temporal
+suggests it or every ``continue_as_new_after_steps`` steps: between steps, or in the middle of a
+step whose unfinished calls are all waiting for a human. Everything the run needs travels in
+``CarriedRun``. A loop run inline in another workflow (``AgentRunner.run``) never continues as
+new: that workflow's history is its own to manage (run long agents as children instead).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime, timedelta
+from typing import Literal
+
+from temporalio import workflow
+from temporalio.common import SearchAttributeKey
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    # Pydantic models are plain data; passing them through keeps one class identity between the
+    # sandbox and the data converter.
+    from activities.notifications import NotificationActivities
+    from durable_agents.contracts import (
+        AgentInput,
+        AgentResult,
+        AgentSpec,
+        AgentStatusView,
+        AssistantMessage,
+        Message,
+        ModelRequest,
+        ModelResponse,
+        PendingApproval,
+        Phase,
+        RunStatus,
+        StepView,
+        ToolCall,
+        ToolCallRecord,
+        ToolOutcome,
+        ToolRequest,
+        ToolResultMessage,
+        Usage,
+        UserMessage,
+    )
+    from durable_agents.contracts.agent_io import CarriedRun, ResumeStep
+    from durable_agents.contracts.approvals import DecideRequest, EscalationNotice, PolicyRecord
+    from durable_agents.contracts.approvals import PolicyRecordAction as PolicyAction
+    from durable_agents.contracts.context import ContextState
+    from durable_agents.contracts.tools import InvalidArguments, parse_arguments
+    from durable_agents.conversation import apply_summary, compact, plan_context, summary_request
+    from durable_agents.runner import policies
+    from durable_agents.runner.approvals import ApprovalDesk, argument_refusal
+    from durable_agents.runner.keys import (
+        escalation_key,
+        model_call_key,
+        summary_call_key,
+        tool_call_key,
+    )
+    from durable_agents.runner.steps import (
+        call_model,
+        execute_tool,
+        failure_message,
+        list_mcp_tools,
+        load_agent,
+    )
+
+AGENT_STATUS = SearchAttributeKey.for_keyword("AgentStatus")
+"""Search attribute kept current when the server has it: ``temporal workflow list --query
+'AgentStatus="awaiting_approval"'`` finds runs waiting for a human."""
+
+RECENT_STEPS_SHOWN = 20
+"""How many of the latest steps the ``status`` query returns."""
+RESULT_PREVIEW_CHARS = 300
+"""How much of each tool result the status query and the result keep (full text is in history)."""
+ARGUMENTS_KEPT_CHARS = 2_000
+"""How much of each call's arguments the records keep (full arguments are in history)."""
+SUMMARY_ARGUMENTS_CHARS = 80
+"""How much of a tool call's arguments its activity summary shows."""
+RECORDS_KEPT = 200
+"""How many tool-call, approval and policy records the result (and continue-as-new) keeps: a
+10,000-step run must not carry 10,000 of them. History has them all."""
+
+
+def message_bytes(message: Message) -> int:
+    """UTF-8 bytes of text in ``message``: its share of a model request's payload size."""
+    if isinstance(message, AssistantMessage):
+        calls = "".join(c.name + c.arguments for c in message.tool_calls)
+        return len(message.text.encode()) + len(calls.encode())
+    if isinstance(message, ToolResultMessage):
+        return len(message.content.encode())
+    return len(message.text.encode())
+
+
+def tool_summary(name: str, arguments: str) -> str:
+    """How a tool call reads in the Web UI's timeline: ``tool stop_cluster(gpu-train-7)``."""
+    try:
+        parsed = json.loads(arguments)
+    except (ValueError, RecursionError):  # the model's text, not necessarily JSON
+        parsed = None
+    if isinstance(parsed, dict):
+        shown = ", ".join(
+            v if isinstance(v, str) else json.dumps(v, separators=(",", ":"))
+            for v in parsed.values()
+        )
+    else:
+        shown = arguments
+    if len(shown) > SUMMARY_ARGUMENTS_CHARS:
+        shown = shown[: SUMMARY_ARGUMENTS_CHARS - 1] + "…"
+    return f"tool {name}({shown})"
+
+
+class AgentLoop:
+    """One agent run: its conversation, counters and records, and the loop that drives it.
+
+    Args:
+        desk: The workflow's approval desk (shared by every loop the workflow runs, so its
+            ``status`` query and ``approve``/``decide`` handlers see them all).
+        scope: A label unique within the workflow, for idempotency keys, activity ids and
+            approval ids (``""``: the workflow's only agent, as in ``AgentWorkflow``).
+        continue_as_new: Whether the loop may continue the workflow as new (only in a
+            workflow whose input is ``AgentInput``, i.e. ``AgentWorkflow``).
+    """
+
+    def __init__(self, desk: ApprovalDesk, scope: str = "", continue_as_new: bool = False) -> None:
+        self.desk = desk
+        self.scope = scope
+        self.continue_as_new_enabled = continue_as_new
+        self.agent = ""
+        self.spec: AgentSpec | None = None
+        self.status: RunStatus = "running"
+        self.phase: Phase = "starting"
+        self.messages: list[Message] = []
+        self.steps = 0
+        self.usage = Usage()
+        self.cost_usd = 0.0
+        self.output = ""
+        self.running_tools: list[str] = []
+        self.tool_calls: list[ToolCallRecord] = []
+        self.recent_steps: list[StepView] = []
+        self.policy_records: list[PolicyRecord] = []
+        self.mcp_tools: frozenset[str] = frozenset()
+        self.context = ContextState()
+        self.tool_calls_total = 0
+        self.runs = 1
+        self.steps_this_run = 0
+        self.approval_ids: set[str] = set()
+        """Approvals this loop opened that are still pending."""
+        self.waiting_approvals: set[str] = set()
+        """Approvals whose calls are parked in a wait for a human (not escalating, not running)."""
+        self._closed: set[str] = set()
+        """Approvals this loop opened and closed (its share of the desk's records)."""
+
+    # -- the run ---------------------------------------------------------------------------
+
+    async def run(self, input: AgentInput) -> AgentResult:
+        """Run the agent to its end. Cancellation ends it with status ``cancelled``; a model
+        call that fails for good fails the workflow with ``ModelCallFailed``."""
+        self.agent = input.agent
+        resume: ResumeStep | None = None
+        try:
+            if input.carry is not None:
+                spec = input.carry.spec
+                resume = self.restore(input.carry)
+            else:
+                spec = await load_agent(input.agent, input.model, input.max_steps)
+                if spec.mcp_servers:
+                    spec = await self._with_mcp_tools(spec)
+                spec = self._with_overrides(spec, input)
+                self.messages.append(UserMessage(text=input.task))
+        except ApplicationError:
+            self.status, self.phase = "failed", "finished"
+            raise
+        self.spec = spec
+        self._set_search_status("running")
+        try:
+            self.status = await self._loop(spec, resume)
+        except asyncio.CancelledError:
+            # Cancellation is a user decision, not an error: finish with what we have.
+            self.status = "cancelled"
+        except ActivityError as err:
+            self.status = "failed"
+            self.phase = "finished"
+            raise ApplicationError(
+                f"model call failed at step {self.steps}: {failure_message(err)}",
+                self.result(error=failure_message(err)),
+                type="ModelCallFailed",
+                non_retryable=True,
+            ) from err
+        self.phase = "finished"
+        self._set_search_status(self.status)
+        workflow.set_current_details(f"{self.status} after {self.steps} steps")
+        return self.result()
+
+    def status_view(self) -> AgentStatusView:
+        return AgentStatusView(
+            status=self.status,
+            phase=self.phase,
+            agent=self.agent,
+            model=self.spec.model if self.spec else None,
+            steps=self.steps,
+            max_steps=self.spec.max_steps if self.spec else None,
+            output=self.output,
+            usage=self.usage,
+            cost_usd=self.cost_usd,
+            running_tools=list(self.running_tools),
+            recent_steps=self.recent_steps[-RECENT_STEPS_SHOWN:],
+            pending_approvals=[a for a in self.desk.pending.values() if a.id in self.approval_ids],
+            runs=self.runs,
+        )
+
+    def result(self, error: str | None = None) -> AgentResult:
+        return AgentResult(
+            status=self.status,
+            output=self.output,
+            steps=self.steps,
+            usage=self.usage,
+            cost_usd=self.cost_usd,
+            agent=self.agent,
+            model=self.spec.model if self.spec else "",
+            tool_calls=self.tool_calls[-RECORDS_KEPT:],
+            approvals=[r for r in self.desk.records if r.id in self._closed][-RECORDS_KEPT:],
+            policy_decisions=self.policy_records[-RECORDS_KEPT:],
+            error=error,
+            tool_calls_total=self.tool_calls_total,
+            runs=self.runs,
+        )
+
+    def _ids(self, kind: Literal["model", "summary", "tool", "apr"], *parts: object) -> str:
+        """Activity and approval ids: ``model-3`` for the workflow's own agent, ``scope:model-3``
+        for a scoped one (``apr-{scope}-3-0`` for approvals: ids users type)."""
+        tail = "-".join(str(p) for p in parts)
+        if kind == "apr":
+            return f"apr-{self.scope}-{tail}" if self.scope else f"apr-{tail}"
+        return f"{self.scope}:{kind}-{tail}" if self.scope else f"{kind}-{tail}"
+
+    async def _with_mcp_tools(self, spec: AgentSpec) -> AgentSpec:
+        """The spec with its MCP servers' tools added, listed once for this run."""
+        listed = await list_mcp_tools(
+            spec, f"{self.scope}:list-mcp-tools" if self.scope else "list-mcp-tools"
+        )
+        own = {t.name for t in spec.tools}
+        offered = [
+            t
+            for t in listed
+            if t.name not in own
+            and (t.name not in spec.policy or spec.policy[t.name].action != "deny")
+        ]
+        self.mcp_tools = frozenset(t.name for t in offered)
+        return spec.model_copy(update={"tools": [*spec.tools, *offered]})
+
+    def _with_overrides(self, spec: AgentSpec, input: AgentInput) -> AgentSpec:
+        update: dict[str, object] = {}
+        if input.context is not None:
+            update["context"] = input.context
+        if input.continue_as_new_after_steps is not None:
+            update["continue_as_new_after_steps"] = input.continue_as_new_after_steps
+        return spec.model_copy(update=update) if update else spec
+
+    async def _loop(self, spec: AgentSpec, resume: ResumeStep | None) -> RunStatus:
+        while True:
+            if resume is not None:
+                calls = resume.calls
+                finished = {o.call_id: o for o in resume.outcomes}
+                waiting = {a.call_id: a for a in resume.pending}
+                resume = None
+            else:
+                if self.steps >= spec.max_steps:
+                    return "max_steps"
+                if self._continue_as_new_due(spec):
+                    await workflow.wait_condition(workflow.all_handlers_finished)
+                    self._continue_as_new(spec, None)
+                self.steps += 1
+                self.steps_this_run += 1
+                self._set_phase(
+                    "calling_model", f"step {self.steps}/{spec.max_steps}: calling model"
+                )
+                response = await self._call_model(spec)
+                if response.text:
+                    self.output = response.text
+                self.recent_steps.append(StepView(step=self.steps, text=response.text))
+                del self.recent_steps[:-RECENT_STEPS_SHOWN]
+                self.messages.append(
+                    AssistantMessage(text=response.text, tool_calls=response.tool_calls)
+                )
+                if not response.tool_calls:
+                    return "completed"
+                calls, finished, waiting = response.tool_calls, {}, {}
+            outcomes = await self._run_tools(spec, calls, finished, waiting)
+            self.messages.extend(
+                ToolResultMessage(
+                    tool_call_id=o.call_id, name=o.name, content=o.content, is_error=o.is_error
+                )
+                for o in outcomes
+            )
+
+    async def _run_tools(
+        self,
+        spec: AgentSpec,
+        calls: list[ToolCall],
+        finished: dict[str, ToolOutcome],
+        waiting: dict[str, PendingApproval],
+    ) -> list[ToolOutcome]:
+        """Run this step's calls concurrently; outcomes in the order the model asked for them.
+
+        ``finished`` and ``waiting`` come from a run that continued as new mid-step: calls that
+        already have an outcome are not run again, and waiting approvals are re-opened as they
+        were (same id, same deadline).
+        """
+        tasks = {
+            call.id: asyncio.create_task(self.run_tool(spec, call, i, waiting.get(call.id)))
+            for i, call in enumerate(calls)
+            if call.id not in finished
+        }
+        self.running_tools = [call.name for call in calls if call.id in tasks]
+        self._set_phase(
+            "running_tools",
+            f"step {self.steps}/{spec.max_steps}: running {', '.join(self.running_tools)}",
+        )
+        try:
+            while not all(task.done() for task in tasks.values()):
+                await workflow.wait_condition(
+                    lambda: all(task.done() for task in tasks.values()) or self._parked(spec, tasks)
+                )
+                if self._parked(spec, tasks):
+                    await workflow.wait_condition(workflow.all_handlers_finished)
+                    if self._parked(spec, tasks):
+                        done = [t.result() for t in tasks.values() if t.done()]
+                        self._continue_as_new(
+                            spec,
+                            ResumeStep(
+                                calls=calls,
+                                outcomes=[*finished.values(), *done],
+                                pending=self._pending(),
+                            ),
+                        )
+        finally:
+            # Cancellation of the run (or continue-as-new) reaches the calls still going, and
+            # waits for them to wind down, as asyncio.gather would.
+            unfinished = [task for task in tasks.values() if not task.done()]
+            for task in unfinished:
+                task.cancel()
+            if unfinished:
+                await asyncio.gather(*unfinished, return_exceptions=True)
+        self.running_tools = []
+        results = {call_id: task.result() for call_id, task in tasks.items()}
+        return [finished.get(call.id) or results[call.id] for call in calls]
+
+    def _pending(self) -> list[PendingApproval]:
+        return [a for a in self.desk.pending.values() if a.id in self.approval_ids]
+
+    def _parked(self, spec: AgentSpec, tasks: dict[str, asyncio.Task[ToolOutcome]]) -> bool:
+        """Whether the run should continue as new now, mid-step: it is due, and every call
+        still unfinished is parked waiting for a human (nothing running, nothing decided)."""
+        unfinished = [call_id for call_id, task in tasks.items() if not task.done()]
+        return (
+            bool(unfinished)
+            and self._continue_as_new_due(spec)
+            and len(unfinished) == len(self.waiting_approvals) == len(self._pending())
+            and all(self.desk.decision(a) is None for a in self.waiting_approvals)
+        )
+
+    def _continue_as_new_due(self, spec: AgentSpec) -> bool:
+        if not self.continue_as_new_enabled:
+            return False
+        every = spec.continue_as_new_after_steps
+        return workflow.info().is_continue_as_new_suggested() or (
+            every is not None and self.steps_this_run >= every
+        )
+
+    def _continue_as_new(self, spec: AgentSpec, resume: ResumeStep | None) -> None:
+        messages, context = compact(self.messages, self.context)
+        carried = CarriedRun(
+            spec=spec,
+            messages=messages,
+            context=context,
+            steps=self.steps,
+            usage=self.usage,
+            cost_usd=self.cost_usd,
+            output=self.output,
+            recent_steps=self.recent_steps,
+            tool_calls=self.tool_calls[-RECORDS_KEPT:],
+            tool_calls_total=self.tool_calls_total,
+            approvals=self.desk.records[-RECORDS_KEPT:],
+            policy_decisions=self.policy_records[-RECORDS_KEPT:],
+            mcp_tools=sorted(self.mcp_tools),
+            runs=self.runs + 1,
+            resume=resume,
+        )
+        if spec.max_request_bytes is not None:
+            size = len(carried.model_dump_json().encode())
+            if size > spec.max_request_bytes:
+                self.status, self.phase = "failed", "finished"
+                raise ApplicationError(
+                    f"step {self.steps}: the state to continue as new with is {size:,} bytes, "
+                    f"more than the {spec.max_request_bytes:,} that fit in workflow history "
+                    "without payload offload; turn on external storage (PAYLOAD_STORE) or give "
+                    "the agent a context policy that truncates or summarizes",
+                    type="ConversationTooLarge",
+                    non_retryable=True,
+                )
+        workflow.logger.info(
+            "continuing as new after %d steps (%d in this run, %d history events)",
+            self.steps,
+            self.steps_this_run,
+            workflow.info().get_current_history_length(),
+        )
+        workflow.continue_as_new(AgentInput(agent=self.agent, task=self._task(), carry=carried))
+
+    def _task(self) -> str:
+        first = self.messages[0] if self.messages else None
+        return first.text if isinstance(first, UserMessage) else ""
+
+    def restore(self, carry: CarriedRun) -> ResumeStep | None:
+        self.messages = list(carry.messages)
+        self.context = carry.context
+        self.steps = carry.steps
+        self.usage = carry.usage
+        self.cost_usd = carry.cost_usd
+        self.output = carry.output
+        self.recent_steps = list(carry.recent_steps)
+        self.tool_calls = list(carry.tool_calls)
+        self.tool_calls_total = carry.tool_calls_total
+        self.desk.records = list(carry.approvals)
+        self._closed.update(r.id for r in carry.approvals)
+        self.policy_records = list(carry.policy_decisions)
+        self.mcp_tools = frozenset(carry.mcp_tools)
+        self.runs = carry.runs
+        return carry.resume
+
+    # -- model calls -----------------------------------------------------------------------
+
+    async def _context_for_call(self, spec: AgentSpec) -> list[Message]:
+        """The messages this model call sends, under the agent's context policy.
+
+        Summary calls (``rolling_summary``, ``summarize``) are ordinary model activities with
+        their own idempotency keys. Messages no longer sent are dropped from the loop's state at
+        once, so memory and continue-as-new input stay bounded.
+        """
+        if spec.context.strategy == "keep_all":
+            return self.messages
+        plan = plan_context(self.messages, spec.context, self.context, spec.model)
+        while plan.needs_summary:
+            self._set_phase("calling_model", f"step {self.steps}: summarizing older context")
+            summary = await self._model_activity(
+                summary_request(
+                    plan.to_fold,
+                    self.context,
+                    spec.context,
+                    agent=spec.name,
+                    agent_model=spec.model,
+                    step=self.steps,
+                    idempotency_key=summary_call_key(
+                        self.steps, self.context.summary_calls, self.scope
+                    ),
+                    task=self.messages[0].text if isinstance(self.messages[0], UserMessage) else "",
+                ),
+                activity_id=self._ids("summary", self.steps, self.context.summary_calls),
+                summary=f"summarize earlier turns · step {self.steps}",
+            )
+            self.context = apply_summary(self.context, summary.text, len(plan.to_fold))
+            plan = plan_context(self.messages, spec.context, self.context, spec.model)
+        self.messages, self.context = compact(self.messages, plan.state)
+        return plan.send
+
+    async def _model_activity(
+        self, request: ModelRequest, activity_id: str, summary: str
+    ) -> ModelResponse:
+        response = await call_model(request, activity_id=activity_id, summary=summary)
+        self.usage = self.usage.plus(response.usage)
+        self.cost_usd += response.cost_usd
+        return response
+
+    async def _call_model(self, spec: AgentSpec) -> ModelResponse:
+        messages = await self._context_for_call(spec)
+        if spec.max_request_bytes is not None:
+            size = sum(message_bytes(m) for m in messages)
+            if size > spec.max_request_bytes:
+                self.status, self.phase = "failed", "finished"
+                raise ApplicationError(
+                    f"step {self.steps}: the conversation to send is about {size:,} bytes, "
+                    f"more than the {spec.max_request_bytes:,} that fit in workflow history "
+                    "without payload offload; turn on external storage (PAYLOAD_STORE) or give "
+                    "the agent a context policy that truncates or summarizes",
+                    self.result(error="conversation too large for history"),
+                    type="ConversationTooLarge",
+                    non_retryable=True,
+                )
+        return await self._model_activity(
+            ModelRequest(
+                agent=spec.name,
+                model=spec.model,
+                system=spec.system_prompt,
+                messages=messages,
+                tools=spec.tools,
+                max_tokens=spec.max_tokens,
+                idempotency_key=model_call_key(self.steps, self.scope),
+                step=self.steps,
+            ),
+            activity_id=self._ids("model", self.steps),
+            summary=f"model step {self.steps}",
+        )
+
+    # -- tool calls ------------------------------------------------------------------------
+
+    async def run_tool(
+        self, spec: AgentSpec, call: ToolCall, index: int, waiting: PendingApproval | None = None
+    ) -> ToolOutcome:
+        """One call: policy, approval (``waiting``: re-open a carried approval), activity."""
+        step = self.steps
+        record = self._record_for(step, call) if waiting else None
+        if record is None:
+            record = ToolCallRecord(
+                step=step,
+                call_id=call.id,
+                name=call.name,
+                arguments=call.arguments[:ARGUMENTS_KEPT_CHARS],
+                is_error=True,
+            )
+            self.tool_calls.append(record)
+            del self.tool_calls[:-RECORDS_KEPT]
+            self.tool_calls_total += 1
+            if self.recent_steps:
+                self.recent_steps[-1].tool_calls.append(record)
+
+        def refuse(message: str) -> ToolOutcome:
+            # Never reaches a worker: the model is told, and the run goes on.
+            record.result_preview = message[:RESULT_PREVIEW_CHARS]
+            return ToolOutcome(call_id=call.id, name=call.name, content=message, is_error=True)
+
+        rule = spec.policy.get(call.name)
+        if rule is not None and rule.action == "deny":
+            self._note_policy(call, "denied", rule.reason or "denied by the agent's policy")
+            return refuse(
+                f"tool {call.name!r} is not allowed for this agent and was not run"
+                + (f": {rule.reason}" if rule.reason else "")
+            )
+        schema = next((t for t in spec.tools if t.name == call.name), None)
+        if schema is None:
+            available = ", ".join(t.name for t in spec.tools) or "none"
+            return refuse(f"unknown tool {call.name!r}; available tools: {available}")
+        arguments = call.arguments
+        if rule is not None and (rule.allowed_values or rule.action == "require_approval"):
+            try:
+                parsed = parse_arguments(call.name, arguments)
+            except InvalidArguments as err:
+                return refuse(str(err))
+            refusal = argument_refusal(parsed, rule.allowed_values)
+            if refusal is not None:
+                self._note_policy(call, "refused_arguments", refusal)
+                return refuse(f"call to {call.name!r} refused by policy: {refusal}")
+            if rule.action == "require_approval":
+                if waiting is None:
+                    self._note_policy(call, "gated", rule.reason or "requires human approval")
+                decision = await self.await_approval(
+                    spec, call, parsed, index, rule.reason, waiting
+                )
+                if decision.decision == "reject":
+                    why = f": {decision.comment}" if decision.comment else ""
+                    return refuse(
+                        f"a human ({decision.approver}) rejected this call to {call.name!r}{why}"
+                    )
+                if decision.arguments is not None:
+                    arguments = json.dumps(decision.arguments)
+                    record.arguments = arguments[:ARGUMENTS_KEPT_CHARS]
+        record.idempotency_key = tool_call_key(step, call.id, self.scope)
+        try:
+            outcome = await execute_tool(
+                ToolRequest(
+                    agent=spec.name,
+                    call_id=call.id,
+                    name=call.name,
+                    arguments=arguments,
+                    idempotency_key=record.idempotency_key,
+                    step=step,
+                    effect=schema.effect,
+                ),
+                mcp=call.name in self.mcp_tools,
+                activity_id=self._ids("tool", step, call.id),
+                summary=tool_summary(call.name, arguments),
+            )
+        except ActivityError as err:
+            content = f"tool {call.name!r} failed after retries: {failure_message(err)}"
+            if schema.effect == "side_effect":
+                # Attempts cut short by crashes or timeouts may have acted before they died.
+                content += (
+                    "; it acts on the world and an attempt may have taken effect before it "
+                    "failed, so check before calling it again"
+                )
+            outcome = ToolOutcome(call_id=call.id, name=call.name, content=content, is_error=True)
+        record.is_error = outcome.is_error
+        record.result_preview = outcome.content[:RESULT_PREVIEW_CHARS]
+        return outcome
+
+    def _record_for(self, step: int, call: ToolCall) -> ToolCallRecord | None:
+        """The record a run that continued as new mid-step made for this call."""
+        for record in reversed(self.tool_calls):
+            if record.step == step and record.call_id == call.id:
+                return record
+        return None
+
+    # -- approvals -------------------------------------------------------------------------
+
+    async def await_approval(
+        self,
+        spec: AgentSpec,
+        call: ToolCall,
+        arguments: dict[str, object],
+        index: int,
+        reason: str,
+        carried: PendingApproval | None = None,
+    ) -> DecideRequest:
+        """Wait for a human; on the first deadline escalate, on the second apply the default.
+
+        ``carried`` is an approval opened before continue-as-new: it keeps its id, its request
+        time, its deadline and whether it was already escalated.
+        """
+        settings = spec.approvals
+        now = workflow.now()
+        approval = carried or PendingApproval(
+            id=self._ids("apr", self.steps, index),
+            tool=call.name,
+            arguments=arguments,
+            reason=reason or "this tool requires human approval",
+            requested_at=now,
+            deadline=now + settings.timeout,
+            step=self.steps,
+            call_id=call.id,
+            approvers=settings.approvers,
+        )
+        self.desk.open(approval)
+        self.approval_ids.add(approval.id)
+        self._show_approvals()
+        decided = await self._wait_for_decision(
+            approval, self._until(approval.deadline), "approval deadline"
+        )
+        if not decided and settings.escalate_to and not approval.escalated:
+            approval.escalated = True
+            approval.deadline = workflow.now() + settings.escalation_timeout
+            self._show_approvals()
+            await workflow.execute_activity_method(
+                NotificationActivities.notify_escalation,
+                EscalationNotice(
+                    workflow_id=workflow.info().workflow_id,
+                    approval_id=approval.id,
+                    tool=approval.tool,
+                    arguments=approval.arguments,
+                    reason=approval.reason,
+                    recipients=settings.escalate_to,
+                    requested_at=approval.requested_at,
+                    new_deadline=approval.deadline,
+                    idempotency_key=escalation_key(approval.id),
+                ),
+                activity_id=f"escalate-{approval.id}",
+                summary=f"escalate {approval.id} ({approval.tool}) to "
+                + ", ".join(settings.escalate_to),
+                start_to_close_timeout=policies.NOTIFY_TIMEOUT,
+                retry_policy=policies.NOTIFY_RETRY,
+            )
+            decided = await self._wait_for_decision(
+                approval, settings.escalation_timeout, "escalation deadline"
+            )
+        if not decided:
+            self.desk.submit(
+                DecideRequest(
+                    approval_id=approval.id,
+                    approver="system:timeout",
+                    decision=settings.on_timeout,
+                    comment="no decision before the deadline; the agent's default applied",
+                ),
+                approval,
+            )
+        request = self.desk.decision(approval.id)
+        assert request is not None
+        self.desk.close(approval, request)
+        self.approval_ids.discard(approval.id)
+        self._closed.add(approval.id)
+        self._show_approvals()
+        return request
+
+    async def _wait_for_decision(
+        self, approval: PendingApproval, timeout: timedelta, deadline: str
+    ) -> bool:
+        if timeout <= timedelta(0):
+            return self.desk.decision(approval.id) is not None
+        self.waiting_approvals.add(approval.id)
+        try:
+            await workflow.wait_condition(
+                lambda: self.desk.decision(approval.id) is not None,
+                timeout=timeout,
+                timeout_summary=f"{deadline} {approval.id} · {approval.tool}",
+            )
+        except TimeoutError:
+            return False
+        finally:
+            self.waiting_approvals.discard(approval.id)
+        return True
+
+    @staticmethod
+    def _until(deadline: datetime | None) -> timedelta:
+        return deadline - workflow.now() if deadline is not None else timedelta(0)
+
+    def _show_approvals(self) -> None:
+        pending = self._pending()
+        if pending:
+            self._set_phase(
+                "awaiting_approval",
+                "awaiting approval: "
+                + "; ".join(
+                    f"{a.id} {a.tool}({json.dumps(a.arguments)[:120]}) "
+                    f"until {a.deadline:%Y-%m-%d %H:%M} UTC"
+                    for a in pending
+                ),
+            )
+            self._set_search_status("awaiting_approval")
+        else:
+            self._set_phase("running_tools", f"step {self.steps}: running tools")
+            self._set_search_status("running")
+
+    def _note_policy(self, call: ToolCall, action: PolicyAction, detail: str) -> None:
+        self.policy_records.append(
+            PolicyRecord(
+                step=self.steps, call_id=call.id, tool=call.name, action=action, detail=detail
+            )
+        )
+
+    def _set_search_status(self, value: str) -> None:
+        if self.spec is not None and self.spec.status_search_attribute:
+            workflow.upsert_search_attributes([AGENT_STATUS.value_set(value)])
+
+    def _set_phase(self, phase: Phase, details: str) -> None:
+        self.phase = phase
+        workflow.set_current_details(details)

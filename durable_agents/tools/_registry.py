@@ -1,0 +1,129 @@
+"""The ``@tool`` decorator and the ``Tool`` type.
+
+A tool is a Python function whose first parameter is a pydantic model of its arguments; the
+model's JSON schema is what the LLM sees, and the activity validates the LLM's arguments against
+it before the function runs. The function gets a ``ToolContext`` carrying the idempotency key it
+must hand to whatever performs a side effect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, get_type_hints
+
+from pydantic import BaseModel
+
+from durable_agents.contracts.tools import ToolEffect, ToolSchema
+
+
+class ToolError(Exception):
+    """Raised by a tool to report a failure the model should see and can act on.
+
+    The message goes back to the model as the tool result; the call is not retried.
+    """
+
+
+@dataclass(frozen=True)
+class ToolContext:
+    """What a running tool knows about the call it serves."""
+
+    agent: str
+    call_id: str
+    idempotency_key: str
+    """Stable across retries and worker crashes, unique across runs; pass it to the system that
+    performs the effect."""
+    step: int
+    attempt: int
+
+
+ToolFunction = Callable[[Any, ToolContext], Any]
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str
+    args_model: type[BaseModel]
+    function: ToolFunction
+    effect: ToolEffect = "read_only"
+    enforces_key: bool = False
+    """True when the tool itself makes its effect happen once per ``ctx.idempotency_key`` (in
+    the effect's own transaction, see ``effects.SqliteEffectLedger.join``, or by passing the key
+    to a system that deduplicates). Otherwise ``run_tool`` wraps a ``side_effect`` tool in the
+    effects ledger (``EffectLedger.run_once``)."""
+
+    def schema(self) -> ToolSchema:
+        parameters = self.args_model.model_json_schema()
+        parameters.pop("title", None)
+        return ToolSchema(
+            name=self.name,
+            description=self.description,
+            parameters=parameters,
+            effect=self.effect,
+        )
+
+    async def invoke(self, args: BaseModel, ctx: ToolContext) -> str:
+        """Run the tool and render its result as the text the model will read."""
+        if inspect.iscoroutinefunction(self.function):
+            result = await self.function(args, ctx)
+        else:
+            # Sync tools (SQLite, blocking clients) run off the event loop.
+            result = await asyncio.to_thread(self.function, args, ctx)
+        return render_result(result)
+
+
+def render_result(result: object) -> str:
+    if isinstance(result, str):
+        return result
+    if isinstance(result, BaseModel):
+        return result.model_dump_json()
+    return json.dumps(result, default=str)
+
+
+def tool(
+    name: str | None = None,
+    *,
+    effect: ToolEffect = "read_only",
+    description: str | None = None,
+    enforces_key: bool = False,
+) -> Callable[[ToolFunction], Tool]:
+    """Turn ``fn(args: SomeModel, ctx: ToolContext)`` into a ``Tool``.
+
+    Args:
+        name: Name the model calls the tool by; defaults to the function name.
+        effect: What the tool does to the world (see ``ToolEffect``).
+        description: What the model is told; defaults to the function's docstring.
+        enforces_key: The tool deduplicates by ``ctx.idempotency_key`` itself, so ``run_tool``
+            does not wrap it in the effects ledger (see ``Tool.enforces_key``).
+    """
+
+    def wrap(function: ToolFunction) -> Tool:
+        params = list(inspect.signature(function).parameters)
+        if len(params) != 2:
+            raise TypeError(
+                f"tool {function.__name__!r} must take (args: <pydantic model>, ctx: ToolContext)"
+            )
+        hints = get_type_hints(function)
+        args_model = hints.get(params[0])
+        if not (isinstance(args_model, type) and issubclass(args_model, BaseModel)):
+            raise TypeError(
+                f"tool {function.__name__!r}: first parameter must be annotated with a pydantic "
+                f"model, got {args_model!r}"
+            )
+        doc = description or inspect.getdoc(function)
+        if not doc:
+            raise TypeError(f"tool {function.__name__!r} needs a description or a docstring")
+        return Tool(
+            name=name or function.__name__,
+            description=doc,
+            args_model=args_model,
+            function=function,
+            effect=effect,
+            enforces_key=enforces_key,
+        )
+
+    return wrap
