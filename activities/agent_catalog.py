@@ -103,6 +103,9 @@ def build_spec(
         context=agent.context,
         continue_as_new_after_steps=agent.continue_as_new_after_steps,
         mcp_servers=list(agent.mcp_servers),
+        output_schema=agent.output_type.model_json_schema() if agent.output_type else None,
+        output_name=agent.output_type.__name__ if agent.output_type else "final_answer",
+        output_repairs=agent.output_repairs,
         status_search_attribute=status_search_attribute,
         max_request_bytes=max_request_bytes,
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from pydantic import BaseModel
+
 from durable_agents.agents.scripting import Script
 from durable_agents.contracts.approvals import ApprovalSettings, PolicyAction, ToolRule
 from durable_agents.contracts.context import ContextPolicy
@@ -44,6 +46,13 @@ class Agent:
     continue_as_new_after_steps: int | None = None
     """Start a fresh workflow history every this many steps (it also happens whenever Temporal
     suggests it); the run carries on unchanged."""
+    output_type: type[BaseModel] | None = None
+    """A pydantic model the final answer must match (typed output): the model is asked for it
+    the way its provider supports best, the reply is validated, and a reply that fails goes back
+    to the model with the validation error, up to ``output_repairs`` times."""
+    output_repairs: int = 2
+    """Repairs allowed for a final answer that fails ``output_type`` before the run ends with
+    status ``invalid_output``."""
     mcp_servers: Sequence[str] = ()
     """Names of MCP servers configured on the worker (``MCP_SERVERS``, see
     ``mcp_tools.servers_from_env``) whose tools this agent gets, as ``<server>__<tool>``. They

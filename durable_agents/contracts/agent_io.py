@@ -21,7 +21,8 @@ from durable_agents.contracts.messages import Message, ToolCall, Usage
 from durable_agents.contracts.model import StorageHint
 from durable_agents.contracts.tools import ToolOutcome, ToolSchema
 
-RunStatus = Literal["running", "completed", "max_steps", "cancelled", "failed"]
+RunStatus = Literal["running", "completed", "max_steps", "cancelled", "failed", "invalid_output"]
+"""``invalid_output``: the final answer still failed the output schema after its repairs."""
 Phase = Literal["starting", "calling_model", "running_tools", "awaiting_approval", "finished"]
 
 
@@ -41,6 +42,9 @@ class AgentInput(BaseModel):
     continue_as_new_after_steps: int | None = Field(default=None, ge=1)
     """Start a fresh history after this many steps; default: the agent's setting, else only
     when Temporal suggests it (history near 4 MiB / 4,096 events)."""
+    output_schema: dict[str, Any] | None = None
+    """A JSON schema the final answer must match (typed output from the Temporal CLI); default:
+    the agent's ``output_type``, if any."""
     carry: CarriedRun | None = None
     """Set by the workflow itself when it continues as new; starters leave it out."""
 
@@ -114,6 +118,12 @@ class AgentSpec(BaseModel):
     run fails with a clear error instead. ``None``: large payloads are offloaded."""
     status_search_attribute: bool = False
     """Whether the server has the ``AgentStatus`` search attribute for the run to keep current."""
+    output_schema: dict[str, Any] | None = None
+    """JSON schema the final answer must match (from the agent's ``output_type`` or the run's
+    ``output_schema``); ``None``: free text."""
+    output_name: str = "final_answer"
+    output_repairs: int = 2
+    """How many times a final answer that fails ``output_schema`` is sent back for repair."""
 
 
 class AgentResult(BaseModel):
@@ -135,6 +145,10 @@ class AgentResult(BaseModel):
     """Tool calls over the whole run, including those no longer listed in ``tool_calls``."""
     runs: int = 1
     """Workflow runs in the continue-as-new chain that produced this result."""
+    output_json: Any = None
+    """With typed output: the validated final answer (a JSON object); else ``None``."""
+    output_repairs: int = 0
+    """With typed output: how many repairs the final answer took."""
 
 
 class AgentRunInfo(BaseModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
@@ -31,6 +31,13 @@ class ModelRequest(BaseModel):
     idempotency_key: str
     """Sent as the ``Idempotency-Key`` header; identical on every attempt of this call."""
     step: int
+    output_schema: dict[str, Any] | None = None
+    """When set, the agent's final answer must be a JSON object matching this JSON schema: the
+    provider asks for it natively (OpenAI ``response_format`` ``json_schema``; Anthropic a tool
+    named ``output_name`` the model must end with) and puts the object, as JSON text, in the
+    response's ``text``. The workflow validates it and asks for repairs."""
+    output_name: str = "final_answer"
+    """The name of the structured answer (OpenAI's schema name, Anthropic's output tool)."""
     purpose: Literal["turn", "summary"] = "turn"
     """``turn``: the agent's next move. ``summary``: a context-window summary of earlier turns
     (``conversation.summary_request``), which the offline scripted model answers without the
