@@ -365,7 +365,9 @@ async def cmd_pending(args: argparse.Namespace, settings: TemporalSettings) -> i
             "status", result_type=AgentStatusView
         )
         for approval in view.pending_approvals:
-            found.append({"workflow_id": execution.id, **approval.model_dump(mode="json")})
+            if approval.workflow_id is not None:
+                continue  # a sub-agent's: its own workflow is listed too
+            found.append({**approval.model_dump(mode="json"), "workflow_id": execution.id})
     text = "\n".join(
         f"{p['workflow_id']}  {p['id']}  {p['tool']}({json.dumps(p['arguments'])})  "
         f"deadline {p['deadline']}" + ("  escalated" if p["escalated"] else "")
@@ -402,14 +404,15 @@ async def cmd_decide(args: argparse.Namespace, settings: TemporalSettings) -> in
 
 
 async def cmd_agents(args: argparse.Namespace, settings: TemporalSettings) -> int:
-    agents = default_registry(AGENT_MODULES).all()
+    registry = default_registry(AGENT_MODULES)
+    agents = registry.all()
     data = [
         {
             "name": a.name,
             "description": a.description,
             "model": a.model,
             "max_steps": a.max_steps,
-            "offline": a.script is not None,
+            "offline": a.name in registry.scripts,
             "tools": [{"name": t.name, "effect": t.effect} for t in a.tools],
         }
         for a in agents

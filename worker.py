@@ -1,4 +1,5 @@
-"""The worker: the one place that wires workflows and activities to the task queue.
+"""The worker: the one place that wires workflows and activities to the task queue (through
+``durable_agents.plugin.AgentsPlugin``, which any worker can use).
 
 Run ``python worker.py``. With ``TEMPORAL_ADDRESS`` unset it uses (and if needed starts) the
 embedded dev server. SIGINT/SIGTERM stop polling, let running activities finish for up to
@@ -20,21 +21,17 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.agent_catalog import AgentCatalogActivities
-from activities.model import ModelActivities
-from activities.notifications import NotificationActivities
 from activities.providers.base import ModelProvider
 from activities.providers.scripted import ScriptedProvider
-from activities.tools import ToolActivities
 from durable_agents.agents import AgentRegistry, default_registry
-from durable_agents.effects import EffectLedger, ledger_from_env
-from durable_agents.mcp_tools import McpActivities, McpServer, servers_from_env
+from durable_agents.effects import EffectLedger
+from durable_agents.mcp_tools import McpServer
 from durable_agents.payload_storage import close_storage
+from durable_agents.plugin import AgentsPlugin
 from durable_agents.runtime.client import connect
 from durable_agents.runtime.search_attributes import ensure_agent_status_attribute
 from durable_agents.runtime.settings import TemporalSettings
 from examples import AGENT_MODULES
-from workflows.agent import AgentWorkflow
 
 GRACEFUL_SHUTDOWN = timedelta(seconds=10)
 MAX_CONCURRENT_ACTIVITIES = 1_000
@@ -46,9 +43,6 @@ CONNECT_PATIENCE = timedelta(minutes=2)
 started first) before it gives up."""
 TOOL_THREADS = 64
 """Threads for sync tools (``asyncio.to_thread``); the default pool has ``cpu_count + 4``."""
-MAX_INLINE_REQUEST_BYTES = 1_500_000
-"""Largest model request a run may send when payloads stay in history (2 MB server limit, with
-room for the JSON around the text)."""
 
 log = logging.getLogger("durable_agents.worker")
 
@@ -93,31 +87,19 @@ def build_worker(
         workflows: Your own workflows (``AgentHost``) to serve next to ``AgentWorkflow``.
     """
     registry = registry or default_registry(AGENT_MODULES)
-    providers = providers if providers is not None else providers_from_env(registry)
-    ledger = ledger if ledger is not None else ledger_from_env()
-    mcp = McpActivities(mcp_servers if mcp_servers is not None else servers_from_env(), ledger)
-    catalog = AgentCatalogActivities(
-        registry,
-        providers,
-        compatible_model=os.environ.get("OPENAI_COMPATIBLE_MODEL"),
+    plugin = AgentsPlugin(
+        registry=registry,
+        providers=providers if providers is not None else providers_from_env(registry),
+        ledger=ledger,
+        mcp_servers=mcp_servers,
         status_search_attribute=status_search_attribute,
-        # Without external storage every payload stays in history, under Temporal's 2 MB cap.
-        max_request_bytes=None
-        if client.data_converter.external_storage is not None
-        else MAX_INLINE_REQUEST_BYTES,
+        data_converter=client.data_converter,
     )
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[AgentWorkflow, *workflows],
-        activities=[
-            catalog.load_agent,
-            ModelActivities(providers).call_model,
-            ToolActivities(registry, ledger).run_tool,
-            mcp.list_mcp_tools,
-            mcp.call_mcp_tool,
-            NotificationActivities().notify_escalation,
-        ],
+        plugins=[plugin],
+        workflows=list(workflows),
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         max_concurrent_activities=max_concurrent_activities,
     )

@@ -8,7 +8,7 @@ clear error instead of a workflow task that retries forever.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable, Sequence
 
 from pydantic import BaseModel
 from temporalio import activity
@@ -16,7 +16,8 @@ from temporalio.exceptions import ApplicationError
 
 from activities.providers.base import split_model
 from durable_agents.agents import Agent, AgentRegistry
-from durable_agents.contracts.agent_io import AgentSpec
+from durable_agents.contracts.agent_io import SUBAGENT_TOOL_PREFIX, AgentSpec
+from durable_agents.contracts.tools import ToolSchema
 
 PROVIDER_PREFERENCE = ("anthropic", "openai", "compatible")
 """Order in which configured providers are chosen when neither run nor agent names a model."""
@@ -34,13 +35,18 @@ class LoadAgentInput(BaseModel):
 
 
 def resolve_model(
-    agent: Agent, requested: str | None, configured: Iterable[str], compatible_model: str | None
+    agent: Agent,
+    requested: str | None,
+    configured: Iterable[str],
+    compatible_model: str | None,
+    scripts: Container[str],
 ) -> str:
     """Pick the ``provider:model`` a run uses.
 
     An explicitly requested model must be served by a configured provider. Otherwise the agent's
     own model is used when its provider is configured, then the first configured real provider,
-    and finally the offline ``scripted`` model.
+    and finally the offline ``scripted`` model. ``scripts`` holds the names of the agents the
+    scripted model has a script for (a ``ScriptBook``); only those can run on it.
     """
     available = set(configured)
     if requested:
@@ -53,7 +59,7 @@ def resolve_model(
                 type="ProviderNotConfigured",
                 non_retryable=True,
             )
-        if provider == "scripted" and agent.script is None:
+        if provider == "scripted" and agent.name not in scripts:
             raise ApplicationError(
                 f"agent {agent.name!r} has no script for the offline scripted model",
                 type="NoScript",
@@ -70,7 +76,7 @@ def resolve_model(
                 return f"compatible:{compatible_model}"
             continue
         return f"{provider}:{DEFAULT_MODEL_NAMES[provider]}"
-    if agent.script is None:
+    if agent.name not in scripts:
         raise ApplicationError(
             f"agent {agent.name!r} has no script and no model provider is configured; set "
             "ANTHROPIC_API_KEY, OPENAI_API_KEY or OPENAI_COMPATIBLE_BASE_URL on the worker",
@@ -80,12 +86,36 @@ def resolve_model(
     return "scripted"
 
 
+def delegate_tool(agent: Agent) -> ToolSchema:
+    """How sub-agent ``agent`` is offered to the model that may delegate to it."""
+    return ToolSchema(
+        name=f"{SUBAGENT_TOOL_PREFIX}{agent.name}",
+        description=(
+            f"Delegate a task to the {agent.name!r} agent ({agent.description}). It works on "
+            "its own, with its own tools, and returns its answer."
+        ),
+        parameters={
+            "type": "object",
+            "properties": {
+                "task": {
+                    "type": "string",
+                    "description": "What the agent should do, with everything it needs to know",
+                }
+            },
+            "required": ["task"],
+            "additionalProperties": False,
+        },
+        effect="idempotent",
+    )
+
+
 def build_spec(
     agent: Agent,
     model: str,
     max_steps: int | None,
     status_search_attribute: bool = False,
     max_request_bytes: int | None = None,
+    subagents: Sequence[Agent] = (),
 ) -> AgentSpec:
     rules = agent.rules()
     return AgentSpec(
@@ -96,7 +126,9 @@ def build_spec(
         max_steps=max_steps or agent.max_steps,
         max_tokens=agent.max_tokens,
         tools=[
-            t.schema() for t in agent.tools if t.name not in rules or rules[t.name].action != "deny"
+            t
+            for t in [*(t.schema() for t in agent.tools), *map(delegate_tool, subagents)]
+            if t.name not in rules or rules[t.name].action != "deny"
         ],
         policy=rules,
         approvals=agent.approvals,
@@ -106,6 +138,9 @@ def build_spec(
         output_schema=agent.output_type.model_json_schema() if agent.output_type else None,
         output_name=agent.output_type.__name__ if agent.output_type else "final_answer",
         output_repairs=agent.output_repairs,
+        subagents=[sub.name for sub in subagents],
+        max_subagent_calls=agent.max_subagent_calls,
+        max_depth=agent.max_depth,
         status_search_attribute=status_search_attribute,
         max_request_bytes=max_request_bytes,
     )
@@ -119,8 +154,12 @@ class AgentCatalogActivities:
         compatible_model: str | None = None,
         status_search_attribute: bool = False,
         max_request_bytes: int | None = None,
+        scripts: Container[str] | None = None,
     ) -> None:
+        """``scripts``: the agents the ``scripted`` provider has a script for (its
+        ``ScriptBook``); default: the registry's ``scripts``."""
         self._registry = registry
+        self._scripts = scripts if scripts is not None else registry.scripts
         self._providers = frozenset(configured_providers)
         self._compatible_model = compatible_model
         self._status_search_attribute = status_search_attribute
@@ -136,11 +175,22 @@ class AgentCatalogActivities:
                 non_retryable=True,
             )
         agent = self._registry.get(request.agent)
-        model = resolve_model(agent, request.model, self._providers, self._compatible_model)
+        model = resolve_model(
+            agent, request.model, self._providers, self._compatible_model, self._scripts
+        )
+        unknown = [name for name in agent.subagents if name not in self._registry]
+        if unknown:
+            raise ApplicationError(
+                f"agent {agent.name!r} delegates to {', '.join(map(repr, unknown))}, which this "
+                "worker does not serve",
+                type="UnknownSubagent",
+                non_retryable=True,
+            )
         return build_spec(
             agent,
             model,
             request.max_steps,
             self._status_search_attribute,
             self._max_request_bytes,
+            [self._registry.get(name) for name in agent.subagents],
         )

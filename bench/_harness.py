@@ -39,7 +39,7 @@ def agent_worker(
         client,
         queue,
         registry=registry,
-        providers={"scripted": ScriptedProvider(registry, latency_seconds=model_latency)},
+        providers={"scripted": ScriptedProvider(registry.scripts, latency_seconds=model_latency)},
         ledger=SqliteEffectLedger(Path(scratch) / "effects.db"),
         mcp_servers={},
         max_concurrent_activities=max_concurrent_activities,

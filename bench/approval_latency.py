@@ -28,7 +28,7 @@ from temporalio.client import Client, WorkflowHandle
 
 from bench import RESULTS
 from bench._harness import agent_worker, dev_server
-from bench.baselines import gated_bench_agent
+from bench.baselines import BENCH_SCRIPTS, gated_bench_agent
 from durable_agents.agents import AgentRegistry
 from durable_agents.contracts import AgentInput, AgentResult, AgentStatusView
 from durable_agents.contracts.approvals import ApprovalSignal, DecideRequest, DecideResult
@@ -82,7 +82,7 @@ async def one_run(client: Client, queue: str, channel: Channel) -> tuple[float |
 
 
 async def main(runs: int) -> dict[str, dict[str, float]]:
-    registry = AgentRegistry([gated_bench_agent])
+    registry = AgentRegistry([gated_bench_agent], scripts=BENCH_SCRIPTS)
     env = await dev_server()
     samples: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as scratch:

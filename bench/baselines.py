@@ -7,7 +7,8 @@ from datetime import timedelta
 from pydantic import BaseModel
 from temporalio import activity, workflow
 
-from durable_agents.agents import Agent, ScriptedCall, ScriptedReply, sequence
+from durable_agents.agents import Agent
+from durable_agents.testing import ScriptBook, ScriptedCall, ScriptedReply, sequence
 from durable_agents.tools import ToolContext, tool
 
 
@@ -46,7 +47,6 @@ bench_agent = Agent(
     system_prompt="Benchmark.",
     tools=[bench_tool],
     max_steps=1_000,
-    script=sequence(ScriptedReply(calls=[ScriptedCall("bench_tool")])),
 )
 
 
@@ -62,6 +62,16 @@ gated_bench_agent = Agent(
     system_prompt="Benchmark.",
     tools=[bench_gated_tool],
     max_steps=3,
-    script=sequence(ScriptedReply(calls=[ScriptedCall("bench_gated_tool")]), ScriptedReply("done")),
     policy={"bench_gated_tool": "require_approval"},
 )
+
+
+BENCH_SCRIPTS = ScriptBook(
+    {
+        bench_agent.name: sequence(ScriptedReply(calls=[ScriptedCall("bench_tool")])),
+        gated_bench_agent.name: sequence(
+            ScriptedReply(calls=[ScriptedCall("bench_gated_tool")]), ScriptedReply("done")
+        ),
+    }
+)
+"""The bench agents on the offline ``scripted`` model."""

@@ -24,7 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from bench import RESULTS
 from bench._harness import agent_worker, dev_server
-from bench.baselines import bench_agent
+from bench.baselines import BENCH_SCRIPTS, bench_agent
 from durable_agents.agents import AgentRegistry
 from durable_agents.contracts import AgentInput, AgentResult
 from worker import MAX_CONCURRENT_ACTIVITIES
@@ -35,7 +35,7 @@ SDK_DEFAULT_ACTIVITY_SLOTS = 100
 async def one_batch(
     env: WorkflowEnvironment, scratch: str, agents: int, steps: int, latency: float, slots: int
 ) -> float:
-    registry = AgentRegistry([bench_agent])
+    registry = AgentRegistry([bench_agent], scripts=BENCH_SCRIPTS)
     queue = f"fanout-{uuid.uuid4()}"
     worker = agent_worker(
         env.client, queue, registry, scratch, model_latency=latency, max_concurrent_activities=slots

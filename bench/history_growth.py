@@ -37,7 +37,7 @@ from durable_agents.contracts import AgentInput, AgentResult
 from durable_agents.contracts.context import ContextPolicy
 from durable_agents.payload_storage import DEFAULT_INLINE_LIMIT_BYTES
 from durable_agents.runtime.converter import data_converter_from_env
-from examples.soak import soak
+from examples.soak import SOAK_SCRIPTS, soak
 
 TARGET_TOKENS = (1_000, 10_000, 50_000, 100_000, 200_000)
 CHARS_PER_TOKEN = 4  # the scripted model's estimate
@@ -84,7 +84,7 @@ async def measure(client: Client, queue: str, tokens: int, steps: int) -> float:
 
 
 async def main(steps: int) -> dict[str, dict[int, float]]:
-    registry = AgentRegistry([soak])
+    registry = AgentRegistry([soak], scripts=SOAK_SCRIPTS)
     env = await dev_server()
     figures: dict[str, dict[int, float]] = {"offload": {}, "no offload": {}}
     with tempfile.TemporaryDirectory() as scratch:

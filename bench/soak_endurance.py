@@ -25,7 +25,7 @@ from bench._harness import agent_worker, dev_server
 from durable_agents.agents import AgentRegistry
 from durable_agents.contracts import AgentInput, AgentResult, AgentStatusView
 from durable_agents.runtime.converter import data_converter_from_env
-from examples.soak import soak
+from examples.soak import SOAK_SCRIPTS, soak
 
 
 def rss_mib() -> float:
@@ -36,7 +36,7 @@ def rss_mib() -> float:
 
 
 async def main(steps: int, size: int) -> dict[str, object]:
-    registry = AgentRegistry([soak])
+    registry = AgentRegistry([soak], scripts=SOAK_SCRIPTS)
     env = await dev_server()
     samples: list[tuple[int, float, float]] = []  # (step, seconds, RSS MiB)
     with tempfile.TemporaryDirectory() as scratch:

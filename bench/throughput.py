@@ -38,7 +38,7 @@ from temporalio.worker import Worker
 
 from bench import RESULTS
 from bench._harness import agent_worker, dev_server
-from bench.baselines import BareActivityLoop, bench_agent, noop_activity
+from bench.baselines import BENCH_SCRIPTS, BareActivityLoop, bench_agent, noop_activity
 from durable_agents.agents import AgentRegistry
 from durable_agents.contracts import AgentInput, AgentResult
 
@@ -155,7 +155,7 @@ async def langgraph_loop(db_path: Path) -> tuple[RunOnce, Callable[[], Awaitable
 
 
 async def main(steps: int, levels: list[int], rounds: int) -> dict[str, Any]:
-    registry = AgentRegistry([bench_agent])
+    registry = AgentRegistry([bench_agent], scripts=BENCH_SCRIPTS)
     env = await dev_server()
     results: dict[str, dict[int, list[Figures]]] = {}
     with tempfile.TemporaryDirectory() as scratch:

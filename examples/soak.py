@@ -14,8 +14,8 @@ import re
 from pydantic import BaseModel, Field
 
 from durable_agents.agents._definition import Agent
-from durable_agents.agents.scripting import ScriptedCall, ScriptedReply, ScriptView
 from durable_agents.contracts.context import ContextPolicy
+from durable_agents.testing import ScriptBook, ScriptedCall, ScriptedReply, ScriptView
 from durable_agents.tools import ToolContext, tool
 
 DEFAULT_STEPS = 100
@@ -57,6 +57,9 @@ soak = Agent(
     system_prompt="You are a load generator. Call soak_chunk until the task's steps are done.",
     tools=[soak_chunk],
     max_steps=100_000,
-    script=_script,
     context=ContextPolicy(strategy="truncate", max_context_tokens=8_000, keep_recent_turns=8),
 )
+
+
+SOAK_SCRIPTS = ScriptBook({"soak": _script})
+"""What ``soak`` does on the offline ``scripted`` model (its only model); discovered with it."""

@@ -1,4 +1,7 @@
-"""Small scripted agents that exercise one behaviour of the loop each."""
+"""Small scripted agents that exercise one behaviour of the loop each.
+
+Their scripts are in ``TEST_SCRIPTS``, attached next to each agent.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +11,13 @@ from datetime import timedelta
 
 from pydantic import BaseModel, Field
 
-from durable_agents.agents import Agent, ScriptedCall, ScriptedReply, ScriptView, sequence
+from durable_agents.agents import Agent
 from durable_agents.contracts.approvals import ApprovalSettings, ToolRule
+from durable_agents.testing import ScriptBook, ScriptedCall, ScriptedReply, ScriptView, sequence
 from durable_agents.tools import ToolContext, tool
+
+TEST_SCRIPTS = ScriptBook()
+"""The test agents' scripts for the offline ``scripted`` model, by agent name."""
 
 
 class AddArgs(BaseModel):
@@ -51,8 +58,8 @@ adder = Agent(
     description="Adds numbers with two concurrent tool calls.",
     system_prompt="You add numbers.",
     tools=[add],
-    script=_sums,
 )
+TEST_SCRIPTS.add(adder, _sums)
 
 looper = Agent(
     name="test-looper",
@@ -60,7 +67,10 @@ looper = Agent(
     system_prompt="Keep going.",
     tools=[add],
     max_steps=3,
-    script=sequence(ScriptedReply(text="again", calls=[ScriptedCall("add", {"a": 1, "b": 1})])),
+)
+TEST_SCRIPTS.add(
+    looper,
+    sequence(ScriptedReply(text="again", calls=[ScriptedCall("add", {"a": 1, "b": 1})])),
 )
 
 sleeper = Agent(
@@ -68,7 +78,10 @@ sleeper = Agent(
     description="Calls a tool that takes a long time.",
     system_prompt="Rest.",
     tools=[nap],
-    script=sequence(
+)
+TEST_SCRIPTS.add(
+    sleeper,
+    sequence(
         ScriptedReply(text="working on it", calls=[ScriptedCall("nap", {"seconds": 600})]),
         ScriptedReply(text="done"),
     ),
@@ -93,8 +106,8 @@ clumsy = Agent(
     description="Sends malformed, invalid and unknown tool calls.",
     system_prompt="Be clumsy.",
     tools=[add],
-    script=_bad_calls,
 )
+TEST_SCRIPTS.add(clumsy, _bad_calls)
 
 TEST_AGENTS = [adder, looper, sleeper, clumsy]
 
@@ -142,7 +155,6 @@ gatekeeper = Agent(
     description="One gated, one denied and one constrained call.",
     system_prompt="Be careful.",
     tools=[transfer, wipe, add],
-    script=_transfer_then_report,
     policy={
         "transfer": ToolRule(action="require_approval", reason="moves money"),
         "wipe": "deny",
@@ -156,6 +168,7 @@ gatekeeper = Agent(
         on_timeout="reject",
     ),
 )
+TEST_SCRIPTS.add(gatekeeper, _transfer_then_report)
 
 
 def _two_transfers(view: ScriptView) -> ScriptedReply:
@@ -174,10 +187,10 @@ twin_gates = Agent(
     description="Two gated calls in one turn, each with its own approval.",
     system_prompt="Be careful.",
     tools=[transfer],
-    script=_two_transfers,
     policy={"transfer": "require_approval"},
     approvals=ApprovalSettings(timeout=timedelta(hours=2), on_timeout="approve"),
 )
+TEST_SCRIPTS.add(twin_gates, _two_transfers)
 
 TEST_AGENTS += [gatekeeper, twin_gates]
 
@@ -214,13 +227,13 @@ ticketing = Agent(
     description="Uses the tools of the 'inventory' MCP server under policy and approval.",
     system_prompt="Handle the ticket.",
     mcp_servers=["inventory"],
-    script=_ticket_round,
     policy={
         "inventory__close_ticket": ToolRule(action="require_approval", reason="closes a ticket"),
         "inventory__explode": "deny",
     },
     approvals=ApprovalSettings(approvers=["alice"], timeout=timedelta(hours=1)),
 )
+TEST_SCRIPTS.add(ticketing, _ticket_round)
 
 TEST_AGENTS += [ticketing]
 
@@ -240,7 +253,10 @@ bloater = Agent(
     description="Asks a tool for 3 MB, then for 3 KB.",
     system_prompt="Fetch.",
     tools=[blob],
-    script=sequence(
+)
+TEST_SCRIPTS.add(
+    bloater,
+    sequence(
         ScriptedReply(calls=[ScriptedCall("blob", {"size": 3_000_000})]),
         ScriptedReply(calls=[ScriptedCall("blob", {"size": 3_000})]),
         ScriptedReply(text="done"),

@@ -16,8 +16,9 @@ import os
 import time
 from typing import Any
 
+from durable_agents.testing import ScriptBook
 from durable_agents.tools import Tool, ToolContext
-from examples.finops.agent import finops
+from examples.finops.agent import finops, finops_script
 
 CHAOS_HOLD_SECONDS = 3.0
 
@@ -70,3 +71,9 @@ finops_chaos_once = dataclasses.replace(
     ),
     order=1001,
 )
+
+
+CHAOS_SCRIPTS = ScriptBook(
+    {finops_chaos.name: finops_script, finops_chaos_once.name: finops_script}
+)
+"""Both play the flagship's script on the offline ``scripted`` model."""

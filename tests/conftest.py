@@ -26,7 +26,7 @@ from durable_agents.mcp_tools import McpServer
 from durable_agents.runtime.converter import data_converter_from_env
 from durable_agents.runtime.devserver import find_temporal_cli
 from examples import AGENT_MODULES
-from tests.agents_for_tests import TEST_AGENTS
+from tests.agents_for_tests import TEST_AGENTS, TEST_SCRIPTS
 
 pytest_plugins = ["tests.mcp_fixtures"]
 """The MCP server fixtures (``inventory``, ``stdio_inventory``, ``http_inventory``)."""
@@ -89,10 +89,11 @@ def inventory_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
 
 @pytest.fixture
 def registry() -> AgentRegistry:
-    """The built-in agents plus the test agents."""
-    registry = AgentRegistry(default_registry(AGENT_MODULES).all())
+    """The built-in agents plus the test agents, with their scripts."""
+    registry = default_registry(AGENT_MODULES).copy()
     for agent in TEST_AGENTS:
         registry.register(agent)
+    registry.scripts.update(TEST_SCRIPTS)
     return registry
 
 
@@ -108,7 +109,9 @@ async def running_worker(
 ) -> AsyncIterator[Worker]:
     from worker import build_worker
 
-    providers = providers if providers is not None else {"scripted": ScriptedProvider(registry)}
+    providers = (
+        providers if providers is not None else {"scripted": ScriptedProvider(registry.scripts)}
+    )
     async with build_worker(
         client,
         task_queue,

@@ -27,7 +27,7 @@ from durable_agents.contracts import AgentInput, AgentResult, AgentStatusView
 from durable_agents.contracts.approvals import ApprovalSignal
 from durable_agents.runtime.devserver import find_temporal_cli
 from examples import AGENT_MODULES
-from tests.agents_for_tests import TEST_AGENTS
+from tests.agents_for_tests import TEST_AGENTS, TEST_SCRIPTS
 from tests.conftest import running_worker
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -98,9 +98,10 @@ async def record(client: Client, registry: AgentRegistry, names: list[str]) -> N
 
 async def main() -> None:
     os.environ["INVENTORY_DB"] = str(Path(tempfile.mkdtemp()) / "inventory.db")
-    registry = AgentRegistry(default_registry(AGENT_MODULES).all())
+    registry = default_registry(AGENT_MODULES).copy()
     for agent in TEST_AGENTS:
         registry.register(agent)
+    registry.scripts.update(TEST_SCRIPTS)
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=find_temporal_cli(),
         data_converter=pydantic_data_converter,

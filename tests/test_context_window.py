@@ -28,7 +28,6 @@ from activities.providers.scripted import (
     ScriptedProvider,
     extractive_summary,
 )
-from durable_agents.agents import Agent, AgentRegistry, ScriptedReply, ScriptView
 from durable_agents.contracts.context import ContextPolicy, ContextState, ContextStrategy
 from durable_agents.contracts.messages import (
     AssistantMessage,
@@ -53,6 +52,7 @@ from durable_agents.conversation import (
     summary_message,
     summary_request,
 )
+from durable_agents.testing import ScriptBook, ScriptedReply, ScriptView
 from tests.context_sandbox import ContextPlanInSandbox, plan_with_fake_summaries
 
 STRATEGIES: tuple[ContextStrategy, ...] = get_args(ContextStrategy)
@@ -634,7 +634,7 @@ def summary_call(to_fold: list[Message], previous: str = "", max_tokens: int = 1
 async def test_scripted_model_summarizes_without_the_agent_script() -> None:
     """A summary request is answered even for an agent the worker does not know, one line per
     folded message, after the previous summary's lines."""
-    provider = ScriptedProvider(AgentRegistry())
+    provider = ScriptedProvider(ScriptBook())
     request = summary_call(turn(2, fan_out=2), previous="- earlier line")
     response = await provider.complete(request, "")
     lines = response.text.splitlines()
@@ -675,8 +675,7 @@ async def test_scripted_model_tells_scripts_the_step() -> None:
         seen.append((view.step, view.turn))
         return ScriptedReply(text="ok")
 
-    agent = Agent(name="counter", description="d", system_prompt="s", script=script)
-    provider = ScriptedProvider(AgentRegistry([agent]))
+    provider = ScriptedProvider(ScriptBook({"counter": script}))
     request = ModelRequest(
         agent="counter",
         model="scripted",

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from durable_agents.agents import ScriptView
 from durable_agents.contracts.messages import (
     AssistantMessage,
     Message,
@@ -25,9 +24,10 @@ from durable_agents.contracts.messages import (
     ToolResultMessage,
     UserMessage,
 )
+from durable_agents.testing import ScriptView
 from durable_agents.tools import Tool, ToolContext, ToolError
 from examples.finops import inventory
-from examples.finops.agent import STANDARD_TASK, finops
+from examples.finops.agent import FINOPS_SCRIPTS, STANDARD_TASK, finops
 from examples.finops.tools import (
     cost_breakdown,
     describe_resource,
@@ -251,11 +251,11 @@ Tamper = Callable[[ToolCall], str | None]
 async def run_script(tamper: Tamper | None = None) -> list[Message]:
     """Drive finops_script as the workflow would: reply, run each call as a tool, repeat."""
     messages: list[Message] = [UserMessage(text=STANDARD_TASK)]
-    assert finops.script is not None
+    script = FINOPS_SCRIPTS["finops"]
     for step in range(finops.max_steps):
         view = ScriptView(messages=list(messages))
-        reply = finops.script(view)
-        assert finops.script(view) == reply, "a re-issued turn must give the same reply"
+        reply = script(view)
+        assert script(view) == reply, "a re-issued turn must give the same reply"
         calls = [
             ToolCall(
                 id=f"call_{step}_{i}",

@@ -58,14 +58,7 @@ from activities.providers.base import ModelProvider
 from activities.providers.openai_provider import to_openai_messages
 from activities.providers.scripted import ScriptedProvider
 from activities.tools import ToolActivities
-from durable_agents.agents import (
-    Agent,
-    AgentRegistry,
-    ScriptedCall,
-    ScriptedReply,
-    ScriptView,
-    default_registry,
-)
+from durable_agents.agents import Agent, AgentRegistry, default_registry
 from durable_agents.contracts import (
     AgentInput,
     AgentResult,
@@ -86,6 +79,7 @@ from durable_agents.contracts.tools import MAX_ERROR_CHARS, InvalidArguments, pa
 from durable_agents.effects.ledger import SqliteEffectLedger
 from durable_agents.runner.approvals import ApprovalDesk, InvalidDecision
 from durable_agents.runner.loop import ARGUMENTS_KEPT_CHARS, RESULT_PREVIEW_CHARS
+from durable_agents.testing import ScriptedCall, ScriptedReply, ScriptView
 from durable_agents.tools import ToolContext, ToolError, tool
 from examples import AGENT_MODULES
 from tests.agents_for_tests import TEST_AGENTS, gatekeeper
@@ -187,7 +181,6 @@ fuzz_agent = Agent(
     system_prompt="Fuzz.",
     tools=[echo, note, forbidden],
     max_steps=3,
-    script=_fuzzed_script,
     policy={
         "forbidden": "deny",
         # An allowlist makes the workflow itself parse note's arguments (policy check), so bad
@@ -201,7 +194,6 @@ echoer = Agent(
     description="Has a tool that echoes the model's text back.",
     system_prompt="Shout.",
     tools=[shout],
-    script=_fuzzed_script,
 )
 
 
@@ -226,9 +218,11 @@ class CannedProvider:
 
 @pytest.fixture
 def fuzz_registry(registry: AgentRegistry) -> AgentRegistry:
-    """The test registry plus the fuzz agents."""
+    """The test registry plus the fuzz agents, both playing ``_fuzzed_script``."""
     registry.register(fuzz_agent)
     registry.register(echoer)
+    registry.scripts.add(fuzz_agent, _fuzzed_script)
+    registry.scripts.add(echoer, _fuzzed_script)
     return registry
 
 
@@ -797,7 +791,7 @@ async def test_scripted_provider_sends_calls_verbatim(
     task = f"provider-{uuid.uuid4()}"
     FUZZ_SCRIPTS[task] = [ScriptedReply(text=text, calls=calls)]
     try:
-        response = await ScriptedProvider(fuzz_registry).complete(
+        response = await ScriptedProvider(fuzz_registry.scripts).complete(
             ModelRequest(
                 agent="test-fuzz",
                 model="scripted",
@@ -1099,7 +1093,7 @@ async def test_provider_tool_call_ids_cannot_wedge_or_mix_up_a_run(
     ]
     canned = CannedProvider()
     providers: dict[str, ModelProvider] = {
-        "scripted": ScriptedProvider(fuzz_registry),
+        "scripted": ScriptedProvider(fuzz_registry.scripts),
         "canned": canned,
     }
     try:

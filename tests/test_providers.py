@@ -7,13 +7,14 @@ SDKs raise; and, on a real Temporal dev server, that those classifications make 
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from typing import Literal
+from typing import Any, Literal
 
 from temporalio import workflow
 from temporalio.client import Client, WorkflowFailureError
@@ -28,13 +29,15 @@ with workflow.unsafe.imports_passed_through():
     import anthropic
     import openai
     import pytest
+    from pydantic import BaseModel, ConfigDict
 
     from activities.model import ModelActivities
-    from activities.providers.anthropic_provider import AnthropicProvider
+    from activities.providers.anthropic_provider import OUTPUT_TOOL_DESCRIPTION, AnthropicProvider
     from activities.providers.base import ModelProvider
     from activities.providers.errors import retry_after, to_activity_error
     from activities.providers.openai_provider import OpenAIProvider
     from activities.providers.pricing import cost_usd, price_for
+    from activities.providers.structured import is_strict_compatible
     from durable_agents.contracts.messages import (
         AssistantMessage,
         Message,
@@ -558,6 +561,298 @@ async def test_fake_server_streams_openai_chunks(llm_server: FakeLLMServer) -> N
     assert (text, arguments, finish, total) == ("Hi.", '{"tz":"UTC"}', "tool_calls", 35)
 
 
+# -- structured output ---------------------------------------------------------------------------
+
+# Strict-compatible: every object closed and fully required, through $defs/$ref, items, anyOf.
+STRICT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "city": {"type": "string"},
+        "days": {"type": "array", "items": {"$ref": "#/$defs/Day"}},
+        "alert": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+    },
+    "required": ["city", "days", "alert"],
+    "additionalProperties": False,
+    "$defs": {
+        "Day": {
+            "type": "object",
+            "properties": {"date": {"type": "string"}, "high_c": {"type": "number"}},
+            "required": ["date", "high_c"],
+            "additionalProperties": False,
+        }
+    },
+}
+ANSWER: dict[str, Any] = {
+    "city": "Paris",
+    "days": [{"date": "2025-06-01", "high_c": 24.5}],
+    "alert": None,
+}
+
+
+class Day(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    date: str
+    high_c: float
+
+
+class Forecast(BaseModel):
+    """Every field required and extra fields forbidden: strict-compatible as pydantic emits it."""
+
+    model_config = ConfigDict(extra="forbid")
+    city: str
+    days: list[Day]
+    alert: str | None
+
+
+class LooseForecast(BaseModel):
+    """Pydantic's usual shape: open objects, and a defaulted field that is not required."""
+
+    city: str
+    alert: str | None = None
+
+
+def _with(schema: dict[str, Any], path: tuple[str, ...], **changes: Any) -> dict[str, Any]:
+    """A copy of ``schema`` with ``changes`` applied to the subschema at ``path``
+    (a value of ``None`` removes the keyword)."""
+    copied = copy.deepcopy(schema)
+    target = copied
+    for key in path:
+        target = target[key]
+    for keyword, value in changes.items():
+        if value is None:
+            target.pop(keyword, None)
+        else:
+            target[keyword] = value
+    return copied
+
+
+def test_strict_compatibility_accepts_closed_schemas() -> None:
+    """Closed, fully required objects, reached through $defs/$ref, items and anyOf, are
+    strict-compatible; so is a pydantic model with extra="forbid" and no defaults. The
+    check only reads the schema."""
+    before = copy.deepcopy(STRICT_SCHEMA)
+    assert is_strict_compatible(STRICT_SCHEMA)
+    assert STRICT_SCHEMA == before
+    assert is_strict_compatible(Forecast.model_json_schema())
+    assert is_strict_compatible({"type": "object", "properties": {}, "additionalProperties": False})
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        pytest.param(LooseForecast.model_json_schema(), id="pydantic-defaults"),
+        pytest.param(_with(STRICT_SCHEMA, (), additionalProperties=None), id="root-open"),
+        pytest.param(_with(STRICT_SCHEMA, (), additionalProperties=True), id="root-extra-true"),
+        pytest.param(
+            _with(STRICT_SCHEMA, (), additionalProperties={"type": "string"}), id="root-extra-map"
+        ),
+        pytest.param(_with(STRICT_SCHEMA, (), required=["city", "days"]), id="not-all-required"),
+        pytest.param(
+            _with(STRICT_SCHEMA, ("$defs", "Day"), additionalProperties=None), id="defs-open"
+        ),
+        pytest.param(
+            _with(
+                STRICT_SCHEMA,
+                ("properties", "days"),
+                items={"type": "object", "properties": {"d": {"type": "string"}}},
+            ),
+            id="items-open",
+        ),
+        pytest.param(
+            _with(
+                STRICT_SCHEMA,
+                ("properties", "alert"),
+                anyOf=[{"type": "object", "properties": {"x": {"type": "string"}}}],
+            ),
+            id="anyof-open",
+        ),
+        pytest.param(_with(STRICT_SCHEMA, ("properties", "city"), default="Paris"), id="default"),
+        pytest.param(_with(STRICT_SCHEMA, ("properties", "city"), minLength=1), id="minLength"),
+        pytest.param(
+            _with(STRICT_SCHEMA, ("properties", "alert"), anyOf=None, allOf=[{"type": "string"}]),
+            id="allOf",
+        ),
+        pytest.param(
+            _with(STRICT_SCHEMA, ("properties", "days", "items"), description="A day."),
+            id="ref-with-siblings",
+        ),
+        pytest.param(_with(STRICT_SCHEMA, ("properties",), city=True), id="boolean-subschema"),
+        pytest.param({"type": "array", "items": {"type": "string"}}, id="root-array"),
+        pytest.param({"anyOf": [STRICT_SCHEMA, {"type": "null"}]}, id="root-anyof"),
+    ],
+)
+def test_strict_compatibility_rejects(schema: dict[str, Any]) -> None:
+    """Schemas OpenAI's strict mode would reject with a 400 are not strict-compatible: an open
+    object or a property left out of required anywhere (root, $defs, items, anyOf), keywords
+    outside the strict subset, a $ref with siblings, a boolean subschema, a non-object root."""
+    assert not is_strict_compatible(schema)
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("purpose", ["turn", "summary"])
+async def test_no_output_schema_sends_nothing_extra(
+    api: Api, purpose: str, llm_server: FakeLLMServer
+) -> None:
+    """Without an output schema (always the case for summaries) requests are as before: no
+    response_format, no tool_choice, no output tool, and the reply's text is passed on."""
+    request = model_request(api, tools=TOOLS, purpose=purpose)
+    response = await complete(api, llm_server, request)
+    [sent] = llm_server.requests
+    assert "response_format" not in sent.body
+    assert "tool_choice" not in sent.body
+    names = [t["name"] if api == "anthropic" else t["function"]["name"] for t in sent.body["tools"]]
+    assert names == ["get_weather", "get_time"]
+    assert response.text == "Hello from the fake model."
+
+
+async def test_openai_structured_output_strict(llm_server: FakeLLMServer) -> None:
+    """A strict-compatible output schema goes out as response_format json_schema with strict
+    true, named after output_name, next to the tools; the reply's content (the JSON text)
+    is the response's text, with no tool calls and end_turn."""
+    llm_server.enqueue(Reply(answer=ANSWER))
+    request = model_request(
+        "openai", tools=TOOLS, output_schema=STRICT_SCHEMA, output_name="Forecast"
+    )
+    response = await complete("openai", llm_server, request)
+
+    [sent] = llm_server.requests
+    assert sent.body["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "Forecast", "schema": STRICT_SCHEMA, "strict": True},
+    }
+    assert [t["function"]["name"] for t in sent.body["tools"]] == ["get_weather", "get_time"]
+    assert "tool_choice" not in sent.body
+    assert response.text == json.dumps(ANSWER)  # the content, verbatim
+    assert response.tool_calls == []
+    assert response.stop_reason == "end_turn"
+
+
+async def test_openai_structured_output_not_strict(llm_server: FakeLLMServer) -> None:
+    """A schema outside the strict subset (pydantic's usual shape) is sent verbatim with strict
+    false; the compatible provider sends response_format the same way."""
+    schema = LooseForecast.model_json_schema()
+    client = openai.AsyncOpenAI(api_key="x", base_url=llm_server.openai_base_url, max_retries=0)
+    provider = OpenAIProvider(client, name="compatible")
+    llm_server.enqueue(Reply(answer={"city": "Paris"}))
+    request = model_request("openai", output_schema=schema, output_name="LooseForecast")
+    response = await provider.complete(request, "llama3.2")
+
+    [sent] = llm_server.requests
+    assert sent.body["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "LooseForecast", "schema": schema, "strict": False},
+    }
+    assert json.loads(response.text) == {"city": "Paris"}
+
+
+async def test_openai_structured_output_keeps_tool_calls(llm_server: FakeLLMServer) -> None:
+    """Tool calls next to structured content come through as usual."""
+    llm_server.enqueue(
+        Reply(answer=ANSWER, tool_calls=(FakeToolCall("get_time", '{"tz":"UTC"}', id="call_1"),))
+    )
+    request = model_request("openai", tools=TOOLS, output_schema=STRICT_SCHEMA)
+    response = await complete("openai", llm_server, request)
+    assert json.loads(response.text) == ANSWER
+    assert response.tool_calls == [ToolCall(id="call_1", name="get_time", arguments='{"tz":"UTC"}')]
+    assert response.stop_reason == "tool_use"
+
+
+async def test_openai_refusal_is_the_text(llm_server: FakeLLMServer) -> None:
+    """A refusal (content null, message.refusal set) becomes the text, so the run shows it
+    (and, with an output schema, the workflow's schema check reports it is not JSON)."""
+    llm_server.enqueue(Reply(refusal="I can't help with that."))
+    request = model_request("openai", output_schema=STRICT_SCHEMA)
+    response = await complete("openai", llm_server, request)
+    assert response.text == "I can't help with that."
+    assert response.tool_calls == []
+
+
+async def test_anthropic_structured_output_request(llm_server: FakeLLMServer) -> None:
+    """An output schema adds one last tool named output_name, with the schema as input_schema
+    and the output tool description, and tool_choice any; the cache breakpoint moves to that
+    last tool, and the system prompt keeps its own."""
+    request = model_request(
+        "anthropic", tools=TOOLS, output_schema=STRICT_SCHEMA, output_name="Forecast"
+    )
+    await complete("anthropic", llm_server, request)
+
+    [sent] = llm_server.requests
+    body = sent.body
+    assert body["tool_choice"] == {"type": "any"}
+    assert [t["name"] for t in body["tools"]] == ["get_weather", "get_time", "Forecast"]
+    assert body["tools"][-1] == {
+        "name": "Forecast",
+        "description": OUTPUT_TOOL_DESCRIPTION,
+        "input_schema": STRICT_SCHEMA,
+        "cache_control": {"type": "ephemeral"},
+    }
+    assert [("cache_control" in t) for t in body["tools"]] == [False, False, True]
+    assert body["system"][0]["cache_control"] == {"type": "ephemeral"}
+    assert "response_format" not in body
+
+
+async def test_anthropic_structured_answer(llm_server: FakeLLMServer) -> None:
+    """A reply calling only the output tool is the final answer: text is exactly the JSON of
+    the call's input (any text block dropped), no tool calls, end_turn. Without agent tools,
+    the output tool is the only (and cached) tool."""
+    llm_server.enqueue(Reply(text="Here is the forecast.", answer=ANSWER))
+    request = model_request("anthropic", output_schema=STRICT_SCHEMA)
+    response = await complete("anthropic", llm_server, request)
+
+    [sent] = llm_server.requests
+    assert [(t["name"], t["cache_control"]) for t in sent.body["tools"]] == [
+        ("final_answer", {"type": "ephemeral"})
+    ]
+    assert response.text == json.dumps(ANSWER)
+    assert response.tool_calls == []
+    assert response.stop_reason == "end_turn"
+
+
+async def test_anthropic_output_call_next_to_other_tools(llm_server: FakeLLMServer) -> None:
+    """Output tool called together with another tool: the other call is kept (with the text),
+    the output call is dropped, and the turn stays tool_use, so the model answers again."""
+    llm_server.enqueue(
+        Reply(
+            text="Checking first.",
+            tool_calls=(FakeToolCall("get_weather", {"city": "Paris"}, id="toolu_01W"),),
+            answer=ANSWER,
+        )
+    )
+    request = model_request("anthropic", tools=TOOLS, output_schema=STRICT_SCHEMA)
+    response = await complete("anthropic", llm_server, request)
+    assert response.tool_calls == [
+        ToolCall(id="toolu_01W", name="get_weather", arguments='{"city": "Paris"}')
+    ]
+    assert response.text == "Checking first."
+    assert response.stop_reason == "tool_use"
+
+
+async def test_anthropic_cut_off_answer_keeps_max_tokens(llm_server: FakeLLMServer) -> None:
+    """An output call in a reply cut off by max_tokens still becomes the text, but the stop
+    reason stays max_tokens: its input may be incomplete."""
+    llm_server.enqueue(Reply(answer={"city": "Par"}, stop_reason="max_tokens"))
+    request = model_request("anthropic", output_schema=STRICT_SCHEMA)
+    response = await complete("anthropic", llm_server, request)
+    assert response.text == '{"city": "Par"}'
+    assert response.tool_calls == []
+    assert response.stop_reason == "max_tokens"
+
+
+async def test_anthropic_output_name_taken(llm_server: FakeLLMServer) -> None:
+    """An output_name that is also one of the agent's tools is refused before any request:
+    a non-retryable OutputNameTaken naming the clash, which to_activity_error leaves as is."""
+    request = model_request(
+        "anthropic", tools=TOOLS, output_schema=STRICT_SCHEMA, output_name="get_time"
+    )
+    with pytest.raises(ApplicationError) as info:
+        await complete("anthropic", llm_server, request)
+    assert info.value.type == "OutputNameTaken"
+    assert info.value.non_retryable
+    assert "'get_time'" in info.value.message
+    assert to_activity_error(info.value) is info.value
+    assert llm_server.requests == []
+
+
 # -- through real Temporal retries ---------------------------------------------------------------
 
 RETRY_POLICY = RetryPolicy(
@@ -671,3 +966,20 @@ async def test_idempotency_key_is_stable_across_attempts(
     )
     assert response.text == "ok"
     assert [r.header("Idempotency-Key") for r in llm_server.requests] == [key] * 4
+
+
+async def test_temporal_fails_fast_on_output_name_taken(
+    llm_server: FakeLLMServer, temporal_env: WorkflowEnvironment
+) -> None:
+    """OutputNameTaken fails the call_model activity on its first attempt, without any request."""
+    request = model_request(
+        "anthropic", tools=TOOLS, output_schema=STRICT_SCHEMA, output_name="get_weather"
+    )
+    with pytest.raises(WorkflowFailureError) as info:
+        await call_model_through_temporal(temporal_env.client, "anthropic", llm_server, request)
+    activity_error = info.value.cause
+    assert isinstance(activity_error, ActivityError)
+    failure = activity_error.cause
+    assert isinstance(failure, ApplicationError)
+    assert failure.type == "OutputNameTaken" and failure.non_retryable
+    assert llm_server.requests == []

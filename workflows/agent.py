@@ -15,7 +15,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from durable_agents.contracts import AgentResult
     from durable_agents.runner.host import AgentHost
-    from durable_agents.runner.inbound import read_input
+    from durable_agents.runner.inbound import read_input, unknown_field_warnings
 
 
 @workflow.defn(
@@ -30,4 +30,8 @@ class AgentWorkflow(AgentHost):
         # Decoded by hand, not by the SDK from type hints: a start with no input, two inputs or
         # null must fail the run with a message, not fail its workflow task forever.
         input = read_input(raw_input, unexpected)
-        return await self.agents.main_loop().run(input)
+        loop = self.agents.main_loop()
+        loop.warnings = unknown_field_warnings(raw_input)
+        for warning in loop.warnings:
+            workflow.logger.warning(warning)
+        return await loop.run(input)

@@ -4,6 +4,14 @@ Configuration (read once when the worker starts, never from activity input):
 
 - ``ANTHROPIC_API_KEY``: required; without it the provider is not configured.
 - ``ANTHROPIC_BASE_URL``: optional, for a proxy or gateway.
+
+Structured output: a request with an ``output_schema`` also offers an output tool, named
+``output_name``, whose input schema is the output schema, and sets ``tool_choice`` to ``any``,
+so every turn ends in a tool call: the agent's tools while it works, the output tool to
+answer. A reply that calls only the output tool becomes a final answer: its input, as JSON
+text, is the response's ``text`` (and stop reason ``end_turn``); the call itself is not
+passed on. Called next to other tools, the output call is dropped and the others run: the
+model answers again once it has their results.
 """
 
 from __future__ import annotations
@@ -14,8 +22,15 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import anthropic
-from anthropic.types import ContentBlockParam, MessageParam, TextBlockParam, ToolParam
+from anthropic.types import (
+    ContentBlockParam,
+    MessageParam,
+    TextBlockParam,
+    ToolChoiceAnyParam,
+    ToolParam,
+)
 from anthropic.types import Message as APIMessage
+from temporalio.exceptions import ApplicationError
 
 from activities.providers.pricing import cost_usd
 from durable_agents.contracts.messages import (
@@ -29,6 +44,9 @@ from durable_agents.contracts.model import ModelRequest, ModelResponse, StopReas
 from durable_agents.contracts.tools import ToolSchema
 
 Role = Literal["user", "assistant"]
+
+OUTPUT_TOOL_DESCRIPTION = "Give your final answer by calling this tool; its input is the answer."
+"""The description of the output tool offered with an ``output_schema``."""
 
 REQUEST_TIMEOUT_SECONDS = 120.0
 """Per attempt; keep it below the ``call_model`` activity's start-to-close timeout."""
@@ -63,21 +81,47 @@ class AnthropicProvider:
         return cls(client)
 
     async def complete(self, request: ModelRequest, model_name: str) -> ModelResponse:
+        output = _output_tool(request)
+        tools = _tools([*request.tools, *([output] if output else [])])
+        # The model must end every turn with a tool call, so its answer comes as the output tool.
+        tool_choice: ToolChoiceAnyParam | anthropic.Omit = (
+            {"type": "any"} if output else anthropic.omit
+        )
         message = await self._client.messages.create(
             model=model_name,
             max_tokens=request.max_tokens,
             # Omitted when empty: the API rejects an empty system text block.
             system=_system(request.system) if request.system else anthropic.omit,
             messages=to_anthropic_messages(request.messages),
-            tools=_tools(request.tools) if request.tools else anthropic.omit,
+            tools=tools or anthropic.omit,
+            tool_choice=tool_choice,
             extra_headers={"Idempotency-Key": request.idempotency_key},
         )
-        return _response(message)
+        return _response(message, output.name if output else None)
 
 
 def _system(system: str) -> list[TextBlockParam]:
     # The system prompt is the stable prefix of every call in a run: cache it.
     return [{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}]
+
+
+def _output_tool(request: ModelRequest) -> ToolSchema | None:
+    """The tool the model answers with when the request has an output schema."""
+    if request.output_schema is None:
+        return None
+    if any(tool.name == request.output_name for tool in request.tools):
+        raise ApplicationError(
+            f"the structured output's name {request.output_name!r} is also the name of one of "
+            f"the agent's tools; Anthropic models answer by calling a tool of that name, so "
+            f"rename the tool or the output",
+            type="OutputNameTaken",
+            non_retryable=True,
+        )
+    return ToolSchema(
+        name=request.output_name,
+        description=OUTPUT_TOOL_DESCRIPTION,
+        parameters=request.output_schema,
+    )
 
 
 def _tools(tools: Sequence[ToolSchema]) -> list[ToolParam]:
@@ -146,14 +190,28 @@ def _input(call: ToolCall) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {}
 
 
-def _response(message: APIMessage) -> ModelResponse:
+def _response(message: APIMessage, output_tool: str | None = None) -> ModelResponse:
+    """``message`` as a response; ``output_tool`` names the structured-output tool, if any."""
     texts: list[str] = []
     calls: list[ToolCall] = []
+    answers: list[object] = []
     for block in message.content:
         if block.type == "text":
             texts.append(block.text)
         elif block.type == "tool_use":
-            calls.append(ToolCall(id=block.id, name=block.name, arguments=json.dumps(block.input)))
+            if block.name == output_tool:
+                answers.append(block.input)
+            else:
+                calls.append(
+                    ToolCall(id=block.id, name=block.name, arguments=json.dumps(block.input))
+                )
+    text = "".join(texts)
+    stop_reason = _STOP_REASONS.get(message.stop_reason or "", "other")
+    if answers and not calls:
+        # The final answer: the output call's input (the last one, should there be several),
+        # and nothing else. A cut-off reply keeps max_tokens: its input may be incomplete.
+        text = json.dumps(answers[-1])
+        stop_reason = "max_tokens" if stop_reason == "max_tokens" else "end_turn"
     usage = Usage(
         input_tokens=message.usage.input_tokens,
         output_tokens=message.usage.output_tokens,
@@ -161,10 +219,10 @@ def _response(message: APIMessage) -> ModelResponse:
         cache_write_tokens=message.usage.cache_creation_input_tokens or 0,
     )
     return ModelResponse(
-        text="".join(texts),
+        text=text,
         tool_calls=calls,
         usage=usage,
         cost_usd=cost_usd(message.model, usage),
-        stop_reason=_STOP_REASONS.get(message.stop_reason or "", "other"),
+        stop_reason=stop_reason,
         model=message.model,
     )

@@ -6,6 +6,11 @@ Configuration (read once when the worker starts, never from activity input):
 - ``OPENAI_COMPATIBLE_BASE_URL``: required for the ``compatible`` provider (vLLM, Ollama,
   LM Studio, ...), for instance ``http://localhost:11434/v1``; ``OPENAI_COMPATIBLE_API_KEY``
   optional, since most local servers ignore it.
+
+Structured output: a request with an ``output_schema`` also sends ``response_format`` of type
+``json_schema`` (named ``output_name``), with ``strict: true`` only when the schema is inside
+the subset strict mode accepts (``structured.is_strict_compatible``), else ``strict: false``.
+The reply's content is then the JSON text of the answer, passed on as the response's ``text``.
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ from openai.types.chat import (
     ChatCompletionMessageFunctionToolCallParam,
     ChatCompletionMessageParam,
 )
+from openai.types.shared_params import ResponseFormatJSONSchema
 
 from activities.providers.pricing import cost_usd
+from activities.providers.structured import is_strict_compatible
 from durable_agents.contracts.messages import (
     Message,
     ToolCall,
@@ -76,6 +83,7 @@ class OpenAIProvider:
             model=model_name,
             messages=to_openai_messages(request.system, request.messages),
             tools=_tools(request.tools) if request.tools else openai.omit,
+            response_format=_response_format(request),
             max_completion_tokens=openai.omit if self._legacy_max_tokens else request.max_tokens,
             max_tokens=request.max_tokens if self._legacy_max_tokens else openai.omit,
             extra_headers={"Idempotency-Key": request.idempotency_key},
@@ -104,6 +112,22 @@ def _tools(tools: Sequence[ToolSchema]) -> list[ChatCompletionFunctionToolParam]
         }
         for tool in tools
     ]
+
+
+def _response_format(request: ModelRequest) -> ResponseFormatJSONSchema | openai.Omit:
+    """The ``json_schema`` response format for a request with an output schema."""
+    if request.output_schema is None:
+        return openai.omit
+    return {
+        "type": "json_schema",
+        "json_schema": {
+            "name": request.output_name,
+            "schema": request.output_schema,
+            # Strict mode rejects schemas outside its subset with a 400; send it only when the
+            # schema fits, otherwise the schema still guides the model and the workflow checks.
+            "strict": is_strict_compatible(request.output_schema),
+        },
+    }
 
 
 def to_openai_messages(
@@ -159,7 +183,9 @@ def _response(completion: ChatCompletion) -> ModelResponse:
             cache_read_tokens=cached,
         )
     return ModelResponse(
-        text=choice.message.content or "",
+        # With structured output, content is the answer's JSON text. A refusal comes instead of
+        # content: kept as the text so the run shows why (and fails the schema check if any).
+        text=choice.message.content or choice.message.refusal or "",
         tool_calls=calls,
         usage=usage,
         cost_usd=cost_usd(completion.model, usage),

@@ -1,5 +1,9 @@
 """The offline ``scripted`` model: deterministic replies from the agent's script.
 
+Scripts are not part of an ``Agent``: the provider is given a ``ScriptBook``
+(``durable_agents.testing``; the worker passes its registry's ``scripts``) and plays the one filed
+under the request's agent name.
+
 No key, no network. Token usage is estimated (about four characters a token) so usage and cost
 accounting are exercised the same way as with a real provider.
 
@@ -15,14 +19,19 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from temporalio.exceptions import ApplicationError
 
-from durable_agents.agents import AgentRegistry, ScriptView
 from durable_agents.contracts.messages import ToolCall, Usage
 from durable_agents.contracts.model import ModelRequest, ModelResponse
 from durable_agents.conversation.summary import read_summary_request
+from durable_agents.testing import Script, ScriptView
+
+if TYPE_CHECKING:
+    from durable_agents.agents import AgentRegistry
 
 CHARS_PER_TOKEN = 4
 
@@ -81,20 +90,28 @@ class ScriptedProvider:
 
     def __init__(
         self,
-        registry: AgentRegistry,
+        scripts: Mapping[str, Script],
         *,
         latency_seconds: float = 0.0,
         journal: Path | None = None,
     ) -> None:
-        self._registry = registry
+        """``scripts``: agent name -> script (a ``ScriptBook``), read at each call, so scripts
+        added to it later are played too."""
+        self._scripts = scripts
         self._latency = latency_seconds
         self._journal = journal
 
+    @property
+    def scripts(self) -> Mapping[str, Script]:
+        """The scripts this provider plays: an agent runs on it only if it has one here."""
+        return self._scripts
+
     @classmethod
     def from_env(cls, registry: AgentRegistry) -> ScriptedProvider:
+        """The worker's scripted model, playing ``registry.scripts``."""
         journal = os.environ.get("SCRIPTED_MODEL_JOURNAL")
         return cls(
-            registry,
+            registry.scripts,
             latency_seconds=float(os.environ.get("SCRIPTED_MODEL_LATENCY_MS", "0")) / 1000,
             journal=Path(journal) if journal else None,
         )
@@ -107,18 +124,14 @@ class ScriptedProvider:
             await asyncio.sleep(self._latency)
         if request.purpose == "summary":
             return _summary_response(request)
-        if request.agent not in self._registry:
+        script = self._scripts.get(request.agent)
+        if script is None:
             raise ApplicationError(
-                f"unknown agent {request.agent!r}", type="UnknownAgent", non_retryable=True
-            )
-        agent = self._registry.get(request.agent)
-        if agent.script is None:
-            raise ApplicationError(
-                f"agent {agent.name!r} has no script for the offline scripted model",
+                f"agent {request.agent!r} has no script for the offline scripted model",
                 type="NoScript",
                 non_retryable=True,
             )
-        reply = agent.script(ScriptView(messages=request.messages, step=request.step))
+        reply = script(ScriptView(messages=request.messages, step=request.step))
         calls = [
             ToolCall(
                 id=f"call_{request.step}_{index}",

@@ -1,23 +1,10 @@
-"""Agent definitions: who the agents are, what tools they may use, and their limits."""
+"""Agent definitions: who the agents are, what tools they may use, and their limits.
+
+Scripts for the offline ``scripted`` model are not part of a definition: they live in
+``durable_agents.testing`` (``ScriptBook``) and are attached from outside.
+"""
 
 from durable_agents.agents._definition import Agent
 from durable_agents.agents._registry import AgentRegistry, UnknownAgentError, default_registry
-from durable_agents.agents.scripting import (
-    Script,
-    ScriptedCall,
-    ScriptedReply,
-    ScriptView,
-    sequence,
-)
 
-__all__ = [
-    "Agent",
-    "AgentRegistry",
-    "Script",
-    "ScriptView",
-    "ScriptedCall",
-    "ScriptedReply",
-    "UnknownAgentError",
-    "default_registry",
-    "sequence",
-]
+__all__ = ["Agent", "AgentRegistry", "UnknownAgentError", "default_registry"]

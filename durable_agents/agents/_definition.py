@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
-from durable_agents.agents.scripting import Script
 from durable_agents.contracts.approvals import ApprovalSettings, PolicyAction, ToolRule
 from durable_agents.contracts.context import ContextPolicy
 from durable_agents.tools import Tool
@@ -18,7 +17,9 @@ class Agent:
     """An agent: who it is, what it may use, and its limits.
 
     Define one at module level in a module under ``agents/`` (or in a module named by
-    ``DURABLE_AGENTS_MODULES``) and the worker discovers it.
+    ``DURABLE_AGENTS_MODULES``) and the worker discovers it. What it does under the offline
+    ``scripted`` model is not part of the definition: a ``ScriptBook`` (``durable_agents.testing``)
+    attaches a script to it from outside.
     """
 
     name: str
@@ -31,8 +32,6 @@ class Agent:
     """Default upper bound on model calls per run; a run's input may lower or raise it."""
     max_tokens: int = 4096
     """Upper bound on tokens per model reply."""
-    script: Script | None = None
-    """Behaviour under the offline ``scripted`` model; required to run without an API key."""
     order: int = 100
     """Position in ``starter.py agents`` (lowest first)."""
     policy: Mapping[str, ToolRule | PolicyAction] = field(default_factory=dict)
@@ -53,6 +52,15 @@ class Agent:
     output_repairs: int = 2
     """Repairs allowed for a final answer that fails ``output_type`` before the run ends with
     status ``invalid_output``."""
+    subagents: Sequence[str] = ()
+    """Names of agents this one may delegate to. Each is offered to the model as a tool,
+    ``delegate_to_<name>(task)``, whose call runs that agent as a child workflow and returns its
+    (typed) output; its approvals show in this run's ``status``."""
+    max_subagent_calls: int = 8
+    """Sub-agent calls a run may make, counting its sub-agents' own (a child may use at most
+    half of what its parent has left; unspent calls come back when it ends)."""
+    max_depth: int = 3
+    """How many levels deep delegation may go below a top-level run."""
     mcp_servers: Sequence[str] = ()
     """Names of MCP servers configured on the worker (``MCP_SERVERS``, see
     ``mcp_tools.servers_from_env``) whose tools this agent gets, as ``<server>__<tool>``. They

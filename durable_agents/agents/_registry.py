@@ -1,17 +1,24 @@
 """Discovery of agent definitions.
 
 Every ``Agent`` found at the top level of a module the application names, or of a module named
-in the comma-separated ``DURABLE_AGENTS_MODULES`` environment variable, is registered.
+in the comma-separated ``DURABLE_AGENTS_MODULES`` environment variable, is registered. Every
+``ScriptBook`` (``durable_agents.testing``) at the top level of those modules is merged into the
+registry's ``scripts``, so a module brings its agents' offline scripts along with the agents.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Mapping
 from functools import cache
+from typing import TYPE_CHECKING, TypeGuard
 
 from durable_agents.agents._definition import Agent
+
+if TYPE_CHECKING:
+    from durable_agents.testing import Script, ScriptBook
 
 
 class UnknownAgentError(LookupError):
@@ -22,16 +29,34 @@ class UnknownAgentError(LookupError):
 
 
 class AgentRegistry:
-    def __init__(self, agents: Iterable[Agent] = ()) -> None:
+    def __init__(
+        self, agents: Iterable[Agent] = (), scripts: Mapping[str, Script] | None = None
+    ) -> None:
+        """``agents`` to serve, and ``scripts`` (agent name -> script, e.g. a ``ScriptBook``)
+        for the offline ``scripted`` model, copied into this registry's ``scripts``."""
         self._agents: dict[str, Agent] = {}
+        self._scripts: ScriptBook | None = None
         for agent in agents:
             self.register(agent)
+        if scripts:
+            self.scripts.update(scripts)
 
     def register(self, agent: Agent, *, replace: bool = False) -> Agent:
         if agent.name in self._agents and not replace and self._agents[agent.name] is not agent:
             raise ValueError(f"two agents are named {agent.name!r}")
         self._agents[agent.name] = agent
         return agent
+
+    @property
+    def scripts(self) -> ScriptBook:
+        """Scripts for the offline ``scripted`` model, by agent name: those given to the
+        constructor, those declared in discovered modules, and any added to it since."""
+        if self._scripts is None:
+            # Imported on first use: agent definitions and discovery work without the kit.
+            from durable_agents.testing import ScriptBook
+
+            self._scripts = ScriptBook()
+        return self._scripts
 
     def get(self, name: str) -> Agent:
         try:
@@ -45,12 +70,25 @@ class AgentRegistry:
     def all(self) -> list[Agent]:
         return sorted(self._agents.values(), key=lambda a: (a.order, a.name))
 
+    def copy(self) -> AgentRegistry:
+        """The same agents and a copy of the scripts, to add to without changing this one."""
+        return AgentRegistry(self._agents.values(), self._scripts)
+
     def discover(self, module_names: Iterable[str]) -> None:
         for module_name in module_names:
             module = importlib.import_module(module_name)
             for value in vars(module).values():
                 if isinstance(value, Agent):
                     self.register(value)
+                elif _is_script_book(value):
+                    self.scripts.update(value)
+
+
+def _is_script_book(value: object) -> TypeGuard[ScriptBook]:
+    # A module can only hold a ScriptBook once the testing kit is imported, so discovery never
+    # needs to import it itself.
+    kit = sys.modules.get("durable_agents.testing._book")
+    return kit is not None and isinstance(value, kit.ScriptBook)
 
 
 def extra_agent_modules() -> list[str]:
@@ -61,9 +99,9 @@ def extra_agent_modules() -> list[str]:
 
 @cache
 def default_registry(modules: tuple[str, ...] = ()) -> AgentRegistry:
-    """The agents this process serves: those in ``modules`` (the application's own; this
-    repository's worker and starter pass ``examples.AGENT_MODULES``) plus
-    ``DURABLE_AGENTS_MODULES``."""
+    """The agents this process serves, with their scripts: those in ``modules`` (the
+    application's own; this repository's worker and starter pass ``examples.AGENT_MODULES``) plus
+    ``DURABLE_AGENTS_MODULES``. Shared and cached: ``copy()`` it before adding to it."""
     registry = AgentRegistry()
     registry.discover([*modules, *extra_agent_modules()])
     return registry

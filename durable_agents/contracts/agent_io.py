@@ -6,7 +6,7 @@ Fields are only ever added (with defaults), never renamed, so running workflows 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -20,6 +20,11 @@ from durable_agents.contracts.context import ContextPolicy, ContextState
 from durable_agents.contracts.messages import Message, ToolCall, Usage
 from durable_agents.contracts.model import StorageHint
 from durable_agents.contracts.tools import ToolOutcome, ToolSchema
+
+OutputT = TypeVar("OutputT", bound=BaseModel)
+
+SUBAGENT_TOOL_PREFIX = "delegate_to_"
+"""A sub-agent ``x`` is offered to the model as the tool ``delegate_to_x``."""
 
 RunStatus = Literal["running", "completed", "max_steps", "cancelled", "failed", "invalid_output"]
 """``invalid_output``: the final answer still failed the output schema after its repairs."""
@@ -45,6 +50,11 @@ class AgentInput(BaseModel):
     output_schema: dict[str, Any] | None = None
     """A JSON schema the final answer must match (typed output from the Temporal CLI); default:
     the agent's ``output_type``, if any."""
+    depth: int = Field(default=0, ge=0)
+    """Set by a parent that delegates to this agent: how deep it is (0: a top-level run)."""
+    subagent_calls_granted: int | None = Field(default=None, ge=0)
+    """Set by a delegating parent: the sub-agent calls this run may make, at most (its share of
+    the parent's)."""
     carry: CarriedRun | None = None
     """Set by the workflow itself when it continues as new; starters leave it out."""
 
@@ -92,6 +102,9 @@ class PendingApproval(BaseModel):
     """True once the first deadline passed and the escalation list was notified."""
     approvers: list[str] = Field(default_factory=list)
     """Who may decide; empty means anyone."""
+    workflow_id: str | None = None
+    """Set when the approval belongs to a sub-agent's child workflow: decide it there, or here
+    by its id (``<label>/<approval id>``), which this run forwards."""
 
 
 class AgentSpec(BaseModel):
@@ -124,6 +137,14 @@ class AgentSpec(BaseModel):
     output_name: str = "final_answer"
     output_repairs: int = 2
     """How many times a final answer that fails ``output_schema`` is sent back for repair."""
+    subagents: list[str] = Field(default_factory=list)
+    """Agents this one may delegate to, each offered as a tool ``delegate_to_<name>`` whose call
+    runs it as a child workflow."""
+    max_subagent_calls: int = 8
+    """Sub-agent calls this run may make, its sub-agents' own calls included (they draw from
+    it); beyond it the model gets a tool error."""
+    max_depth: int = 3
+    """How deep delegation may go below a top-level run."""
 
 
 class AgentResult(BaseModel):
@@ -149,6 +170,21 @@ class AgentResult(BaseModel):
     """With typed output: the validated final answer (a JSON object); else ``None``."""
     output_repairs: int = 0
     """With typed output: how many repairs the final answer took."""
+    warnings: list[str] = Field(default_factory=list)
+    """What the run ignored, e.g. unknown input fields (a typo, or a newer starter's field)."""
+    subagent_calls: int = 0
+    """Sub-agent calls made by this run and, through them, by its sub-agents."""
+
+    def output_as(self, output_type: type[OutputT]) -> OutputT:
+        """The validated final answer as ``output_type`` (the agent's or run's output type).
+
+        Raises:
+            ValueError: The run has no typed output (status other than ``completed``, or no
+                output schema).
+        """
+        if self.output_json is None:
+            raise ValueError(f"the run ended {self.status!r} without a typed output")
+        return output_type.model_validate(self.output_json)
 
 
 class AgentRunInfo(BaseModel):
@@ -186,6 +222,8 @@ class AgentStatusView(BaseModel):
     """Workflow runs so far in this run's continue-as-new chain."""
     agents: list[AgentRunInfo] = Field(default_factory=list)
     """In a workflow that runs several agents (``AgentHost``): each of them, inline or child."""
+    warnings: list[str] = Field(default_factory=list)
+    """What the run ignored, e.g. unknown input fields."""
 
 
 class ResumeStep(BaseModel):
@@ -220,6 +258,11 @@ class CarriedRun(BaseModel):
     runs: int = 1
     """Runs in the chain so far, this one included."""
     resume: ResumeStep | None = None
+    output_repairs: int = 0
+    warnings: list[str] = Field(default_factory=list)
+    depth: int = 0
+    subagent_calls: int = 0
+    subagent_calls_granted: int | None = None
 
 
 AgentInput.model_rebuild()

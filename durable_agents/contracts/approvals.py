@@ -108,6 +108,15 @@ class DecideResult(BaseModel):
     """The arguments the tool will run with (edited ones when given)."""
 
 
+class ChildApprovals(BaseModel):
+    """Input of the ``agent_child_approvals`` signal: a sub-agent's child workflow tells its
+    parent which of its approvals are pending (the whole list, each time it changes)."""
+
+    workflow_id: str
+    pending: list[Any] = Field(default_factory=list)
+    """``PendingApproval`` objects as JSON (kept loose: a newer child may add fields)."""
+
+
 class EscalationNotice(BaseModel):
     """Input of the ``notify_escalation`` activity."""
 

@@ -23,6 +23,12 @@ class ToolSchema(BaseModel):
     parameters: dict[str, Any]
     """JSON schema of the tool's arguments model."""
     effect: ToolEffect = "read_only"
+    timeout_seconds: float | None = None
+    """Start-to-close timeout of one attempt; ``None``: ``policies.TOOL_CALL_TIMEOUT``."""
+    heartbeat_timeout_seconds: float | None = None
+    """``None``: ``policies.TOOL_CALL_HEARTBEAT_TIMEOUT``."""
+    max_attempts: int | None = None
+    """Attempts before the model is told the tool failed; ``None``: ``policies.TOOL_CALL_RETRY``."""
 
 
 class ToolRequest(BaseModel):

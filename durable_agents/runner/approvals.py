@@ -32,6 +32,29 @@ class ApprovalDesk:
         self.pending: dict[str, PendingApproval] = {}
         self.records: list[ApprovalRecord] = []
         self._submitted: dict[str, DecideRequest] = {}
+        self.child_pending: dict[str, list[PendingApproval]] = {}
+        """Approvals pending in sub-agents' child workflows, by child workflow id, as they
+        reported them (``agent_child_approvals``)."""
+        self.closed_children: set[str] = set()
+        """Children that ended: late reports from them are ignored."""
+
+    def child_report(self, workflow_id: str, pending: list[PendingApproval]) -> None:
+        if workflow_id not in self.closed_children:
+            self.child_pending[workflow_id] = pending
+
+    def child_closed(self, workflow_id: str) -> None:
+        self.child_pending.pop(workflow_id, None)
+        self.closed_children.add(workflow_id)
+
+    def child_approvals(self, parent_id: str) -> dict[str, tuple[str, PendingApproval]]:
+        """Pending child approvals by the id this run shows them under:
+        ``<child workflow id without this run's id>/<approval id>`` -> (child id, approval)."""
+        shown: dict[str, tuple[str, PendingApproval]] = {}
+        for workflow_id, pending in self.child_pending.items():
+            label = workflow_id.removeprefix(parent_id + "/")
+            for approval in pending:
+                shown[f"{label}/{approval.id}"] = (workflow_id, approval)
+        return shown
 
     def open(self, approval: PendingApproval) -> None:
         self.pending[approval.id] = approval

@@ -22,9 +22,12 @@ approval request.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any, Literal
 
+import pydantic
+from pydantic import BaseModel
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -36,13 +39,19 @@ with workflow.unsafe.imports_passed_through():
         Message,
         ModelRequest,
         ModelResponse,
+        PendingApproval,
         ToolCall,
         ToolOutcome,
         Usage,
         UserMessage,
     )
     from durable_agents.contracts.agent_io import AgentRunInfo
-    from durable_agents.contracts.approvals import DecideRequest, DecideResult
+    from durable_agents.contracts.approvals import (
+        ApprovalSignal,
+        ChildApprovals,
+        DecideRequest,
+        DecideResult,
+    )
     from durable_agents.contracts.context import ContextPolicy
     from durable_agents.runner.approvals import ApprovalDesk, InvalidDecision
     from durable_agents.runner.inbound import read_decision, read_signal
@@ -150,6 +159,7 @@ class AgentRunner:
         model: str | None = None,
         max_steps: int | None = None,
         context: ContextPolicy | None = None,
+        output_type: type[BaseModel] | None = None,
         label: str | None = None,
     ) -> AgentResult:
         """Run ``agent`` on ``task`` to its end and return its result.
@@ -158,6 +168,9 @@ class AgentRunner:
             child: Run it as a child ``AgentWorkflow`` (own history and continue-as-new, own Web
                 UI page; cancelling this workflow cancels it) instead of inline.
             model, max_steps, context: As in ``AgentInput``.
+            output_type: A pydantic model the final answer must match (typed output, with
+                repairs); read it with ``result.output_as(output_type)``. Default: the
+                agent's own ``output_type``, if any.
             label: Names the run in keys, ids and ``status`` (default ``<agent>-<n>``); a child's
                 workflow id is ``<this workflow id>/<label>``.
 
@@ -168,7 +181,12 @@ class AgentRunner:
         """
         label = label or self.label(agent)
         input = AgentInput(
-            agent=agent, task=task, model=model, max_steps=max_steps, context=context
+            agent=agent,
+            task=task,
+            model=model,
+            max_steps=max_steps,
+            context=context,
+            output_schema=output_type.model_json_schema() if output_type else None,
         )
         if child:
             return await self._run_child(label, input)
@@ -211,6 +229,14 @@ class AgentRunner:
 
     # -- what the handlers see -----------------------------------------------------------
 
+    def child_approval_views(self) -> list[PendingApproval]:
+        """Sub-agents' pending approvals, under the ids this run accepts decisions for."""
+        parent = workflow.info().workflow_id
+        return [
+            approval.model_copy(update={"id": shown, "workflow_id": child})
+            for shown, (child, approval) in self.desk.child_approvals(parent).items()
+        ]
+
     def status_view(self) -> AgentStatusView:
         if self.main is not None:
             view = self.main.status_view()
@@ -234,9 +260,54 @@ class AgentRunner:
                 )
                 for loop in self.loops
             ] + list(self.children)
+        view.pending_approvals += self.child_approval_views()
         return view
 
+    def child_target(self, request: DecideRequest) -> tuple[str, PendingApproval] | None:
+        """The sub-agent approval a decision made here is for, or None (one of this run's)."""
+        if not request.approval_id or "/" not in request.approval_id:
+            return None
+        found = self.desk.child_approvals(workflow.info().workflow_id).get(request.approval_id)
+        if found is None:
+            raise InvalidDecision(
+                f"unknown approval {request.approval_id!r}; pending here: "
+                + (", ".join(a.id for a in self.status_view().pending_approvals) or "none")
+            )
+        approval = found[1]
+        if not request.approver.strip():
+            raise InvalidDecision("approver is required")
+        if approval.approvers and request.approver not in approval.approvers:
+            raise InvalidDecision(
+                f"{request.approver!r} may not decide this approval; approvers: "
+                f"{', '.join(approval.approvers)}"
+            )
+        return found
+
+    def forward(
+        self, request: DecideRequest, child: str, approval: PendingApproval
+    ) -> DecideResult:
+        """Send a decision made by this run's id on to the sub-agent's workflow (a signal; the
+        child validates it again and applies it)."""
+        signal = ApprovalSignal(
+            approval_id=approval.id,
+            approver=request.approver,
+            comment=request.comment,
+            reason=request.comment if request.decision == "reject" else "",
+            arguments=request.arguments,
+        )
+        handle = workflow.get_external_workflow_handle(child)
+        asyncio.create_task(handle.signal(request.decision, signal))  # noqa: RUF006
+        return DecideResult(
+            approval_id=request.approval_id or approval.id,
+            decision=request.decision,
+            approver=request.approver,
+            tool=approval.tool,
+            arguments=request.arguments if request.arguments is not None else approval.arguments,
+        )
+
     def check_decision(self, request: DecideRequest) -> Any:
+        if self.child_target(request) is not None:
+            return None
         approval_id = self.desk.resolve_id(request.approval_id)
         owner = next((loop for loop in self.loops if approval_id in loop.approval_ids), None)
         if owner is None or owner.spec is None:
@@ -248,6 +319,9 @@ class AgentRunner:
         return self.desk.check(request, owner.spec.approvals, tools)
 
     def decide(self, request: DecideRequest) -> DecideResult:
+        child = self.child_target(request)
+        if child is not None:
+            return self.forward(request, *child)
         return self.desk.submit(request, self.check_decision(request))
 
     def decide_by_signal(
@@ -265,11 +339,9 @@ class AgentRunner:
             comment=(signal.reason or signal.comment) if decision == "reject" else signal.comment,
         )
         try:
-            approval = self.check_decision(request)
+            self.decide(request)
         except InvalidDecision as err:
             workflow.logger.warning("ignored %s signal: %s", request.decision, err)
-            return
-        self.desk.submit(request, approval)
 
 
 class AgentHost:
@@ -300,6 +372,17 @@ class AgentHost:
     @workflow.signal(name="reject")
     def reject(self, raw: object = None, *unexpected: object) -> None:
         self.agents.decide_by_signal("reject", raw, unexpected)
+
+    @workflow.signal(name="agent_child_approvals")
+    def child_approvals(self, raw: object = None) -> None:
+        """From a sub-agent's child workflow: its pending approvals (see ``AgentLoop``)."""
+        try:
+            report = ChildApprovals.model_validate(raw)
+            pending = [PendingApproval.model_validate(p) for p in report.pending]
+        except pydantic.ValidationError as err:
+            workflow.logger.warning("ignored agent_child_approvals signal: %s", err)
+            return
+        self.agents.desk.child_report(report.workflow_id, pending)
 
     @workflow.update(name="decide")
     def decide(self, raw: object = None) -> DecideResult:

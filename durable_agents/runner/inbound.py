@@ -8,6 +8,8 @@ logged and ignored; a malformed update is refused by its validator with an examp
 
 from __future__ import annotations
 
+import difflib
+
 import pydantic
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -22,8 +24,30 @@ SIGNAL_EXAMPLE = '{"approver": "alice", "approval_id": "apr-1-0"}'
 DECISION_EXAMPLE = '{"approver": "alice", "decision": "approve", "approval_id": "apr-1-0"}'
 
 
+def unknown_field_warnings(raw: object) -> list[str]:
+    """One warning per field of ``raw`` (a JSON object) that ``AgentInput`` does not know.
+
+    Unknown fields are ignored, not refused: during a rolling deploy a newer starter may send a
+    field an older worker does not know yet, and the run should still go. A typo (``max_step``)
+    is then visible in the run's ``status`` and result, with the field it probably meant.
+    """
+    if not isinstance(raw, dict):
+        return []
+    known = sorted(AgentInput.model_fields)
+    warnings = []
+    for field in sorted(str(k) for k in raw if k not in AgentInput.model_fields):
+        close = difflib.get_close_matches(field, known, n=1, cutoff=0.75)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        warnings.append(
+            f"ignored unknown input field {field!r} ({hint}accepted: {', '.join(known)}); a "
+            "typo, or a field this worker's version does not know"
+        )
+    return warnings
+
+
 def read_input(raw: object, unexpected: tuple[object, ...]) -> AgentInput:
-    """The run's ``AgentInput``; a missing, null or extra input fails the run saying so."""
+    """The run's ``AgentInput``; a missing, null or extra input fails the run saying so.
+    Unknown fields are ignored with a warning (``unknown_field_warnings``)."""
     if raw is None or unexpected:
         count = 0 if raw is None else 1 + len(unexpected)
         raise ApplicationError(

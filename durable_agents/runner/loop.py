@@ -15,16 +15,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     # Pydantic models are plain data; passing them through keeps one class identity between the
-    # sandbox and the data converter.
+    # sandbox and the data converter. jsonschema is pure and deterministic (typed output).
+    import jsonschema
+
     from activities.notifications import NotificationActivities
     from durable_agents.contracts import (
         AgentInput,
@@ -47,8 +50,13 @@ with workflow.unsafe.imports_passed_through():
         Usage,
         UserMessage,
     )
-    from durable_agents.contracts.agent_io import CarriedRun, ResumeStep
-    from durable_agents.contracts.approvals import DecideRequest, EscalationNotice, PolicyRecord
+    from durable_agents.contracts.agent_io import SUBAGENT_TOOL_PREFIX, CarriedRun, ResumeStep
+    from durable_agents.contracts.approvals import (
+        ChildApprovals,
+        DecideRequest,
+        EscalationNotice,
+        PolicyRecord,
+    )
     from durable_agents.contracts.approvals import PolicyRecordAction as PolicyAction
     from durable_agents.contracts.context import ContextState
     from durable_agents.contracts.tools import InvalidArguments, parse_arguments
@@ -114,6 +122,52 @@ def tool_summary(name: str, arguments: str) -> str:
     return f"tool {name}({shown})"
 
 
+def subagent_of(spec: AgentSpec, tool: str) -> str | None:
+    """The sub-agent a tool name stands for, if it is one of ``spec``'s."""
+    if (
+        tool.startswith(SUBAGENT_TOOL_PREFIX)
+        and tool[len(SUBAGENT_TOOL_PREFIX) :] in spec.subagents
+    ):
+        return tool[len(SUBAGENT_TOOL_PREFIX) :]
+    return None
+
+
+def repair_prompt(spec: AgentSpec, error: str) -> str:
+    """What the model reads after a final answer that failed the output schema."""
+    return (
+        f"Your final answer does not match the required {spec.output_name} schema: {error}. "
+        "Answer again with only a JSON object that matches the schema."
+    )
+
+
+def checked_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` if it is a usable JSON schema, else the run fails (``InvalidOutputSchema``)
+    instead of a workflow task failing on it forever."""
+    if schema.get("type") != "object":
+        raise ApplicationError(
+            'output_schema must describe a JSON object ("type": "object"): providers ask for '
+            "structured answers as objects",
+            type="InvalidOutputSchema",
+            non_retryable=True,
+        )
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except (jsonschema.SchemaError, RecursionError) as err:
+        raise ApplicationError(
+            f"output_schema is not a valid JSON schema: {getattr(err, 'message', err)}",
+            type="InvalidOutputSchema",
+            non_retryable=True,
+        ) from None
+    return schema
+
+
+def output_name(schema: dict[str, Any]) -> str:
+    """A name for the answer that providers accept: the schema's title, or ``final_answer``."""
+    title = schema.get("title")
+    name = re.sub(r"[^A-Za-z0-9_-]", "_", title)[:64] if isinstance(title, str) else ""
+    return name or "final_answer"
+
+
 class AgentLoop:
     """One agent run: its conversation, counters and records, and the loop that drives it.
 
@@ -154,6 +208,16 @@ class AgentLoop:
         """Approvals whose calls are parked in a wait for a human (not escalating, not running)."""
         self._closed: set[str] = set()
         """Approvals this loop opened and closed (its share of the desk's records)."""
+        self.output_json: Any = None
+        self.output_repairs = 0
+        self.warnings: list[str] = []
+        """What the run ignored (unknown input fields); shown in ``status`` and the result."""
+        self.depth = 0
+        self.subagent_calls = 0
+        """Sub-agent calls made, including those of finished sub-agents."""
+        self.subagent_calls_granted: int | None = None
+        self._subagent_reserved = 0
+        """Calls set aside for sub-agents still running (their own call and their grant)."""
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -161,6 +225,8 @@ class AgentLoop:
         """Run the agent to its end. Cancellation ends it with status ``cancelled``; a model
         call that fails for good fails the workflow with ``ModelCallFailed``."""
         self.agent = input.agent
+        self.depth = input.depth
+        self.subagent_calls_granted = input.subagent_calls_granted
         resume: ResumeStep | None = None
         try:
             if input.carry is not None:
@@ -211,6 +277,7 @@ class AgentLoop:
             recent_steps=self.recent_steps[-RECENT_STEPS_SHOWN:],
             pending_approvals=[a for a in self.desk.pending.values() if a.id in self.approval_ids],
             runs=self.runs,
+            warnings=list(self.warnings),
         )
 
     def result(self, error: str | None = None) -> AgentResult:
@@ -228,6 +295,10 @@ class AgentLoop:
             error=error,
             tool_calls_total=self.tool_calls_total,
             runs=self.runs,
+            output_json=self.output_json if self.status == "completed" else None,
+            output_repairs=self.output_repairs,
+            warnings=list(self.warnings),
+            subagent_calls=self.subagent_calls,
         )
 
     def _ids(self, kind: Literal["model", "summary", "tool", "apr"], *parts: object) -> str:
@@ -253,8 +324,28 @@ class AgentLoop:
         self.mcp_tools = frozenset(t.name for t in offered)
         return spec.model_copy(update={"tools": [*spec.tools, *offered]})
 
+    def _check_output(self, spec: AgentSpec, text: str) -> str | None:
+        """``None`` when ``text`` is a JSON value matching the output schema (kept as
+        ``output_json``); otherwise what is wrong with it, for the model to repair."""
+        try:
+            value = json.loads(text)
+        except (ValueError, RecursionError) as err:
+            return f"the reply is not JSON ({err})"
+        try:
+            jsonschema.validate(value, spec.output_schema or {})
+        except jsonschema.ValidationError as err:
+            where = "/".join(str(p) for p in err.absolute_path) or "(the answer)"
+            return f"{where}: {err.message}"
+        except RecursionError:
+            return "the reply is nested too deeply"
+        self.output_json = value
+        return None
+
     def _with_overrides(self, spec: AgentSpec, input: AgentInput) -> AgentSpec:
         update: dict[str, object] = {}
+        if input.output_schema is not None:
+            update.update(output_schema=checked_schema(input.output_schema))
+            update.update(output_name=output_name(input.output_schema))
         if input.context is not None:
             update["context"] = input.context
         if input.continue_as_new_after_steps is not None:
@@ -288,7 +379,17 @@ class AgentLoop:
                     AssistantMessage(text=response.text, tool_calls=response.tool_calls)
                 )
                 if not response.tool_calls:
-                    return "completed"
+                    if spec.output_schema is None:
+                        return "completed"
+                    error = self._check_output(spec, response.text)
+                    if error is None:
+                        return "completed"
+                    if self.output_repairs >= spec.output_repairs or self.steps >= spec.max_steps:
+                        return "invalid_output"
+                    # A repair is another model call (a step with its own key and cost).
+                    self.output_repairs += 1
+                    self.messages.append(UserMessage(text=repair_prompt(spec, error)))
+                    continue
                 calls, finished, waiting = response.tool_calls, {}, {}
             outcomes = await self._run_tools(spec, calls, finished, waiting)
             self.messages.extend(
@@ -390,6 +491,11 @@ class AgentLoop:
             mcp_tools=sorted(self.mcp_tools),
             runs=self.runs + 1,
             resume=resume,
+            output_repairs=self.output_repairs,
+            warnings=self.warnings,
+            depth=self.depth,
+            subagent_calls=self.subagent_calls,
+            subagent_calls_granted=self.subagent_calls_granted,
         )
         if spec.max_request_bytes is not None:
             size = len(carried.model_dump_json().encode())
@@ -430,6 +536,11 @@ class AgentLoop:
         self.policy_records = list(carry.policy_decisions)
         self.mcp_tools = frozenset(carry.mcp_tools)
         self.runs = carry.runs
+        self.output_repairs = carry.output_repairs
+        self.warnings = list(carry.warnings)
+        self.depth = carry.depth
+        self.subagent_calls = carry.subagent_calls
+        self.subagent_calls_granted = carry.subagent_calls_granted
         return carry.resume
 
     # -- model calls -----------------------------------------------------------------------
@@ -500,6 +611,8 @@ class AgentLoop:
                 max_tokens=spec.max_tokens,
                 idempotency_key=model_call_key(self.steps, self.scope),
                 step=self.steps,
+                output_schema=spec.output_schema,
+                output_name=spec.output_name,
             ),
             activity_id=self._ids("model", self.steps),
             summary=f"model step {self.steps}",
@@ -568,6 +681,12 @@ class AgentLoop:
                     arguments = json.dumps(decision.arguments)
                     record.arguments = arguments[:ARGUMENTS_KEPT_CHARS]
         record.idempotency_key = tool_call_key(step, call.id, self.scope)
+        delegate = subagent_of(spec, call.name)
+        if delegate is not None:
+            outcome = await self._delegate(spec, delegate, call, arguments, step)
+            record.is_error = outcome.is_error
+            record.result_preview = outcome.content[:RESULT_PREVIEW_CHARS]
+            return outcome
         try:
             outcome = await execute_tool(
                 ToolRequest(
@@ -579,6 +698,7 @@ class AgentLoop:
                     step=step,
                     effect=schema.effect,
                 ),
+                schema,
                 mcp=call.name in self.mcp_tools,
                 activity_id=self._ids("tool", step, call.id),
                 summary=tool_summary(call.name, arguments),
@@ -595,6 +715,69 @@ class AgentLoop:
         record.is_error = outcome.is_error
         record.result_preview = outcome.content[:RESULT_PREVIEW_CHARS]
         return outcome
+
+    async def _delegate(
+        self, spec: AgentSpec, agent: str, call: ToolCall, arguments: str, step: int
+    ) -> ToolOutcome:
+        """Run sub-agent ``agent`` as a child workflow on the task the model gave; its (typed)
+        output is the tool result. Depth and call limits are enforced here, by the runtime:
+        beyond them the model gets a tool error and nothing starts."""
+
+        def error(message: str) -> ToolOutcome:
+            return ToolOutcome(call_id=call.id, name=call.name, content=message, is_error=True)
+
+        try:
+            task = parse_arguments(call.name, arguments).get("task")
+        except InvalidArguments as err:
+            return error(str(err))
+        if not isinstance(task, str) or not task.strip():
+            return error(f"{call.name} needs a non-empty 'task' string")
+        if self.depth + 1 > spec.max_depth:
+            return error(
+                f"cannot delegate to {agent!r}: this run is at depth {self.depth} and "
+                f"delegation may go {spec.max_depth} levels deep; do the work yourself"
+            )
+        limit = spec.max_subagent_calls
+        if self.subagent_calls_granted is not None:
+            limit = min(limit, self.subagent_calls_granted)
+        remaining = limit - self.subagent_calls - self._subagent_reserved
+        if remaining < 1:
+            return error(
+                f"cannot delegate to {agent!r}: this run may make {limit} sub-agent calls "
+                "(its sub-agents' calls included) and has none left; do the work yourself"
+            )
+        # The child may itself delegate, drawing from half of what is left here, so sibling
+        # calls still get a share and the total never exceeds this run's limit.
+        grant = (remaining - 1) // 2
+        self._subagent_reserved += 1 + grant
+        info = workflow.info()
+        prefix = f"{self.scope}/" if self.scope else ""
+        child_id = f"{info.workflow_id}/{prefix}{agent}-{step}-{call.id}"
+        excerpt = " ".join(task.split())[:100]
+        try:
+            result: AgentResult = await workflow.execute_child_workflow(
+                "AgentWorkflow",
+                AgentInput(
+                    agent=agent, task=task, depth=self.depth + 1, subagent_calls_granted=grant
+                ),
+                id=child_id,
+                task_queue=info.task_queue,
+                result_type=AgentResult,
+                static_summary=f"{agent}: {excerpt}",
+            )
+        except ChildWorkflowError as err:
+            self.subagent_calls += 1
+            return error(f"sub-agent {agent!r} failed: {failure_message(err)}")
+        finally:
+            self._subagent_reserved -= 1 + grant
+            self.desk.child_closed(child_id)
+        self.subagent_calls += 1 + result.subagent_calls
+        content = (
+            json.dumps(result.output_json) if result.output_json is not None else result.output
+        )
+        if result.status != "completed":
+            return error(f"sub-agent {agent!r} ended {result.status}: {content}")
+        return ToolOutcome(call_id=call.id, name=call.name, content=content)
 
     def _record_for(self, step: int, call: ToolCall) -> ToolCallRecord | None:
         """The record a run that continued as new mid-step made for this call."""
@@ -704,7 +887,21 @@ class AgentLoop:
     def _until(deadline: datetime | None) -> timedelta:
         return deadline - workflow.now() if deadline is not None else timedelta(0)
 
+    def _report_approvals_to_parent(self) -> None:
+        """A sub-agent's run tells its parent which approvals it waits for, so the parent's
+        ``status`` shows them and the parent forwards decisions made by its id."""
+        parent = workflow.info().parent
+        if parent is None or self.depth == 0:
+            return
+        report = ChildApprovals(
+            workflow_id=workflow.info().workflow_id,
+            pending=[a.model_dump(mode="json") for a in self._pending()],
+        )
+        handle = workflow.get_external_workflow_handle(parent.workflow_id)
+        asyncio.create_task(handle.signal("agent_child_approvals", report))  # noqa: RUF006
+
     def _show_approvals(self) -> None:
+        self._report_approvals_to_parent()
         pending = self._pending()
         if pending:
             self._set_phase(

@@ -5,9 +5,12 @@ Heartbeat timeouts are what make a killed worker visible within seconds: the mod
 activities heartbeat every second while they wait (``activities._heartbeat``).
 """
 
+import dataclasses
 from datetime import timedelta
 
 from temporalio.common import RetryPolicy
+
+from durable_agents.contracts.tools import ToolSchema
 
 LOAD_AGENT_TIMEOUT = timedelta(seconds=10)
 LOAD_AGENT_RETRY = RetryPolicy(maximum_attempts=3)
@@ -33,6 +36,27 @@ TOOL_CALL_RETRY = RetryPolicy(
 )
 """Tool errors the model should see are results, not failures; this covers crashes and
 transient faults. After the last attempt the model is told the tool failed."""
+
+
+def tool_call_options(schema: ToolSchema) -> tuple[timedelta, timedelta, RetryPolicy]:
+    """Start-to-close timeout, heartbeat timeout and retry policy of one tool's calls: the
+    tool's own settings (``@tool(timeout=..., heartbeat_timeout=..., max_attempts=...)``), else
+    the defaults above."""
+    timeout = (
+        timedelta(seconds=schema.timeout_seconds) if schema.timeout_seconds else TOOL_CALL_TIMEOUT
+    )
+    heartbeat = (
+        timedelta(seconds=schema.heartbeat_timeout_seconds)
+        if schema.heartbeat_timeout_seconds
+        else TOOL_CALL_HEARTBEAT_TIMEOUT
+    )
+    retry = (
+        dataclasses.replace(TOOL_CALL_RETRY, maximum_attempts=schema.max_attempts)
+        if schema.max_attempts
+        else TOOL_CALL_RETRY
+    )
+    return timeout, heartbeat, retry
+
 
 LIST_MCP_TOOLS_TIMEOUT = timedelta(minutes=1)
 LIST_MCP_TOOLS_HEARTBEAT_TIMEOUT = timedelta(seconds=10)

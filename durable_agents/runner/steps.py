@@ -85,17 +85,19 @@ async def call_model(request: ModelRequest, *, activity_id: str, summary: str) -
 
 
 async def execute_tool(
-    request: ToolRequest, *, mcp: bool, activity_id: str, summary: str
+    request: ToolRequest, schema: ToolSchema, *, mcp: bool, activity_id: str, summary: str
 ) -> ToolOutcome:
     """One tool call (``run_tool`` or ``call_mcp_tool`` activity), as it stands: no policy, no
-    approval. Raises ``ActivityError`` when it fails after its retries."""
+    approval; timeouts and retries from the tool's definition (``policies.tool_call_options``).
+    Raises ``ActivityError`` when it fails after its retries."""
+    timeout, heartbeat, retry = policies.tool_call_options(schema)
     outcome: ToolOutcome = await workflow.execute_activity_method(
         McpActivities.call_mcp_tool if mcp else ToolActivities.run_tool,
         request,
         activity_id=activity_id,
         summary=summary,
-        start_to_close_timeout=policies.TOOL_CALL_TIMEOUT,
-        heartbeat_timeout=policies.TOOL_CALL_HEARTBEAT_TIMEOUT,
-        retry_policy=policies.TOOL_CALL_RETRY,
+        start_to_close_timeout=timeout,
+        heartbeat_timeout=heartbeat,
+        retry_policy=retry,
     )
     return outcome

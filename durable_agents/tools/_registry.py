@@ -13,6 +13,7 @@ import inspect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, get_type_hints
 
 from pydantic import BaseModel
@@ -55,6 +56,13 @@ class Tool:
     the effect's own transaction, see ``effects.SqliteEffectLedger.join``, or by passing the key
     to a system that deduplicates). Otherwise ``run_tool`` wraps a ``side_effect`` tool in the
     effects ledger (``EffectLedger.run_once``)."""
+    timeout: timedelta | None = None
+    """Start-to-close timeout of one attempt (default: 2 minutes)."""
+    heartbeat_timeout: timedelta | None = None
+    """How long a silent attempt may go before it is retried (default: 10 s; the activity
+    heartbeats every second while the tool runs)."""
+    max_attempts: int | None = None
+    """Attempts before the model is told the tool failed (default: 5)."""
 
     def schema(self) -> ToolSchema:
         parameters = self.args_model.model_json_schema()
@@ -64,6 +72,11 @@ class Tool:
             description=self.description,
             parameters=parameters,
             effect=self.effect,
+            timeout_seconds=self.timeout.total_seconds() if self.timeout else None,
+            heartbeat_timeout_seconds=self.heartbeat_timeout.total_seconds()
+            if self.heartbeat_timeout
+            else None,
+            max_attempts=self.max_attempts,
         )
 
     async def invoke(self, args: BaseModel, ctx: ToolContext) -> str:
@@ -90,6 +103,9 @@ def tool(
     effect: ToolEffect = "read_only",
     description: str | None = None,
     enforces_key: bool = False,
+    timeout: timedelta | None = None,
+    heartbeat_timeout: timedelta | None = None,
+    max_attempts: int | None = None,
 ) -> Callable[[ToolFunction], Tool]:
     """Turn ``fn(args: SomeModel, ctx: ToolContext)`` into a ``Tool``.
 
@@ -99,6 +115,8 @@ def tool(
         description: What the model is told; defaults to the function's docstring.
         enforces_key: The tool deduplicates by ``ctx.idempotency_key`` itself, so ``run_tool``
             does not wrap it in the effects ledger (see ``Tool.enforces_key``).
+        timeout, heartbeat_timeout, max_attempts: The tool's activity settings (see ``Tool``);
+            the defaults suit a call of seconds to a minute.
     """
 
     def wrap(function: ToolFunction) -> Tool:
@@ -124,6 +142,9 @@ def tool(
             function=function,
             effect=effect,
             enforces_key=enforces_key,
+            timeout=timeout,
+            heartbeat_timeout=heartbeat_timeout,
+            max_attempts=max_attempts,
         )
 
     return wrap

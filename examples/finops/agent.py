@@ -14,8 +14,8 @@ from datetime import timedelta
 from typing import Any
 
 from durable_agents.agents._definition import Agent
-from durable_agents.agents.scripting import ScriptedCall, ScriptedReply, ScriptView
 from durable_agents.contracts.approvals import ApprovalSettings, ToolRule
+from durable_agents.testing import ScriptBook, ScriptedCall, ScriptedReply, ScriptView
 from examples.finops.inventory import REFERENCE_DATE, UTILIZATION_HOURS
 from examples.finops.tools import (
     FINOPS_TOOLS,
@@ -419,7 +419,6 @@ finops = Agent(
     tools=FINOPS_TOOLS,
     model=None,
     max_steps=12,
-    script=finops_script,
     policy={
         # Destructive: a named human must approve, with a deadline and escalation.
         "stop_cluster": ToolRule(
@@ -435,3 +434,7 @@ finops = Agent(
         on_timeout="reject",
     ),
 )
+
+
+FINOPS_SCRIPTS = ScriptBook({"finops": finops_script})
+"""What ``finops`` does on the offline ``scripted`` model; discovered along with the agent."""

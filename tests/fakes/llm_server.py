@@ -14,6 +14,9 @@ Outcomes:
 
 - ``Reply``: a normal reply (text and/or tool calls, usage), rendered in the wire format of the
   endpoint that was called, streamed as server-sent events when the request has ``"stream": true``.
+  With ``answer``, a structured-output reply the way each API delivers one: OpenAI's message
+  content is the answer's JSON text (what ``response_format`` ``json_schema`` produces);
+  Anthropic's content has a ``tool_use`` block calling the output tool with the answer as input.
 - ``HttpError``: a status with a provider-style error body and optional headers.
 - ``Delay``: wait, then play another outcome; longer than the client's timeout it causes one.
 - ``DropConnection``: close the socket without sending a response.
@@ -69,6 +72,16 @@ class Reply:
     ``end_turn``/``stop``."""
     model: str | None = None
     """By default the model the request asked for."""
+    answer: Mapping[str, Any] | None = None
+    """A structured final answer. OpenAI: the message content is its JSON text (``text`` is
+    ignored), next to any ``tool_calls``. Anthropic: a ``tool_use`` block calling
+    ``answer_tool`` with it as input, after ``text`` and the other ``tool_calls``."""
+    answer_tool: str = "final_answer"
+    """Anthropic: the name of the output tool the answer calls."""
+    answer_id: str | None = None
+    """Anthropic: the output call's id; generated (``toolu_...``) when not given."""
+    refusal: str | None = None
+    """OpenAI: a refusal instead of content (``message.refusal``, ``content`` null)."""
 
 
 @dataclass(frozen=True)
@@ -377,7 +390,8 @@ def _model(reply: Reply, body: dict[str, Any]) -> str:
 
 
 def _anthropic_stop_reason(reply: Reply) -> str:
-    return reply.stop_reason or ("tool_use" if reply.tool_calls else "end_turn")
+    calls = reply.tool_calls or reply.answer is not None
+    return reply.stop_reason or ("tool_use" if calls else "end_turn")
 
 
 def _openai_finish_reason(reply: Reply) -> str:
@@ -418,7 +432,10 @@ def _anthropic_blocks(reply: Reply) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
     if reply.text:
         blocks.append({"type": "text", "text": reply.text})
-    for call in reply.tool_calls:
+    calls = list(reply.tool_calls)
+    if reply.answer is not None:
+        calls.append(FakeToolCall(reply.answer_tool, reply.answer, id=reply.answer_id))
+    for call in calls:
         blocks.append(
             {
                 "type": "tool_use",
@@ -428,6 +445,14 @@ def _anthropic_blocks(reply: Reply) -> list[dict[str, Any]]:
             }
         )
     return blocks
+
+
+def _openai_content(reply: Reply) -> str | None:
+    if reply.refusal is not None:
+        return None
+    if reply.answer is not None:
+        return json.dumps(dict(reply.answer))
+    return reply.text or None
 
 
 def _openai_tool_calls(reply: Reply) -> list[dict[str, Any]]:
@@ -455,8 +480,8 @@ def _render_reply(reply: Reply, api: Api, body: dict[str, Any]) -> dict[str, Any
         }
     message: dict[str, Any] = {
         "role": "assistant",
-        "content": reply.text or None,
-        "refusal": None,
+        "content": _openai_content(reply),
+        "refusal": reply.refusal,
         "annotations": [],
     }
     if reply.tool_calls:
@@ -536,8 +561,11 @@ def _openai_stream(reply: Reply, body: dict[str, Any]) -> Iterator[tuple[str | N
         return {**chunk_base, "choices": [choice]}
 
     yield None, chunk({"role": "assistant", "content": "", "refusal": None})
-    if reply.text:
-        yield None, chunk({"content": reply.text})
+    content = _openai_content(reply)
+    if content:
+        yield None, chunk({"content": content})
+    if reply.refusal is not None:
+        yield None, chunk({"refusal": reply.refusal})
     for index, call in enumerate(_openai_tool_calls(reply)):
         header = {**call, "function": {"name": call["function"]["name"], "arguments": ""}}
         yield None, chunk({"tool_calls": [{"index": index, **header}]})

@@ -1,0 +1,91 @@
+"""``AgentsPlugin``: everything a worker needs to run agents, for any client, worker or replayer.
+
+One Temporal ``SimplePlugin`` contributes the library's activities (``load_agent``,
+``call_model``, ``run_tool``, ``list_mcp_tools``, ``call_mcp_tool``, ``notify_escalation``), the
+``AgentWorkflow`` it starts as children, the data converter (pydantic, storage hints,
+encryption and payload storage from the environment) and the failure types. A user's own
+workflows (``AgentHost``) need only this plugin next to them::
+
+    plugin = AgentsPlugin(registry=my_registry)
+    client = await Client.connect("localhost:7233", plugins=[plugin])
+    worker = Worker(client, task_queue="agents", workflows=[MyWorkflow])  # plugin applied
+
+``worker.py`` builds its worker the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import pydantic
+from temporalio.converter import DataConverter
+from temporalio.plugin import SimplePlugin
+
+from activities.agent_catalog import AgentCatalogActivities
+from activities.model import ModelActivities
+from activities.notifications import NotificationActivities
+from activities.providers.base import ModelProvider
+from activities.tools import ToolActivities
+from durable_agents.agents import AgentRegistry
+from durable_agents.effects import EffectLedger, ledger_from_env
+from durable_agents.mcp_tools import McpActivities, McpServer, servers_from_env
+from durable_agents.runtime.converter import data_converter_from_env
+from workflows.agent import AgentWorkflow
+
+MAX_INLINE_REQUEST_BYTES = 1_500_000
+"""Largest model request a run may send when payloads stay in history (2 MB server limit, with
+room for the JSON around the text)."""
+
+
+class AgentsPlugin(SimplePlugin):
+    """The durable-agents activities, ``AgentWorkflow``, converter and failure types.
+
+    Args:
+        registry: The agents served.
+        providers: Model providers by name (see ``worker.providers_from_env``).
+        ledger: The effects ledger for side-effecting tools; default ``ledger_from_env()``.
+        mcp_servers: MCP servers agents may use; default ``servers_from_env()``.
+        status_search_attribute: Runs keep ``AgentStatus`` current (only once the server has
+            the attribute: ``runtime.search_attributes.ensure_agent_status_attribute``).
+        data_converter: The converter for clients and replayers; default
+            ``data_converter_from_env()``. A worker uses its client's converter.
+    """
+
+    def __init__(
+        self,
+        *,
+        registry: AgentRegistry,
+        providers: Mapping[str, ModelProvider],
+        ledger: EffectLedger | None = None,
+        mcp_servers: Mapping[str, McpServer] | None = None,
+        status_search_attribute: bool = False,
+        data_converter: DataConverter | None = None,
+    ) -> None:
+        converter = data_converter if data_converter is not None else data_converter_from_env()
+        ledger = ledger if ledger is not None else ledger_from_env()
+        mcp = McpActivities(mcp_servers if mcp_servers is not None else servers_from_env(), ledger)
+        catalog = AgentCatalogActivities(
+            registry,
+            providers,
+            compatible_model=os.environ.get("OPENAI_COMPATIBLE_MODEL"),
+            status_search_attribute=status_search_attribute,
+            # Without external storage every payload stays in history, under the 2 MB cap.
+            max_request_bytes=None
+            if converter.external_storage is not None
+            else MAX_INLINE_REQUEST_BYTES,
+        )
+        super().__init__(
+            "durable-agents",
+            data_converter=converter,
+            activities=[
+                catalog.load_agent,
+                ModelActivities(providers).call_model,
+                ToolActivities(registry, ledger).run_tool,
+                mcp.list_mcp_tools,
+                mcp.call_mcp_tool,
+                NotificationActivities().notify_escalation,
+            ],
+            workflows=[AgentWorkflow],
+            workflow_failure_exception_types=[pydantic.ValidationError],
+        )
