@@ -139,6 +139,7 @@ def build_spec(
         output_name=agent.output_type.__name__ if agent.output_type else "final_answer",
         output_repairs=agent.output_repairs,
         subagents=[sub.name for sub in subagents],
+        delegating_subagents=[sub.name for sub in subagents if sub.subagents],
         max_subagent_calls=agent.max_subagent_calls,
         max_depth=agent.max_depth,
         status_search_attribute=status_search_attribute,

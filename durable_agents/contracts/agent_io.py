@@ -145,6 +145,8 @@ class AgentSpec(BaseModel):
     it); beyond it the model gets a tool error."""
     max_depth: int = 3
     """How deep delegation may go below a top-level run."""
+    delegating_subagents: list[str] = Field(default_factory=list)
+    """The sub-agents that may delegate in turn: only they are granted calls of this run's."""
 
 
 class AgentResult(BaseModel):

@@ -746,9 +746,9 @@ class AgentLoop:
                 f"cannot delegate to {agent!r}: this run may make {limit} sub-agent calls "
                 "(its sub-agents' calls included) and has none left; do the work yourself"
             )
-        # The child may itself delegate, drawing from half of what is left here, so sibling
+        # A child that may delegate in turn draws from half of what is left here, so sibling
         # calls still get a share and the total never exceeds this run's limit.
-        grant = (remaining - 1) // 2
+        grant = (remaining - 1) // 2 if agent in spec.delegating_subagents else 0
         self._subagent_reserved += 1 + grant
         info = workflow.info()
         prefix = f"{self.scope}/" if self.scope else ""
