@@ -1,5 +1,7 @@
 """The demo agents and their data, kept apart from the library: the flagship ``finops`` agent
-(a cloud cost investigation over a small SQLite inventory) and ``soak`` (load and endurance)."""
+(a cloud cost investigation over a small SQLite inventory), ``soak`` (load and endurance),
+``triage`` (typed output) and ``BillReview`` (``bill_review.py``), a workflow written on the
+library's API as a user would."""
 
-AGENT_MODULES: tuple[str, ...] = ("examples.finops.agent", "examples.soak")
+AGENT_MODULES: tuple[str, ...] = ("examples.finops.agent", "examples.soak", "examples.triage")
 """Modules whose ``Agent`` definitions this repository's worker and starter serve by default."""

@@ -29,6 +29,9 @@ from durable_agents.runtime.devserver import find_temporal_cli
 from examples import AGENT_MODULES
 from tests.agents_for_tests import TEST_AGENTS, TEST_SCRIPTS
 from tests.conftest import running_worker
+from tests.user_workflows import HandLoopWorkflow, ReviewInput, ReviewWorkflow
+
+USER_WORKFLOWS = [ReviewWorkflow, HandLoopWorkflow]
 
 HISTORIES = Path(__file__).parent / "histories"
 
@@ -58,18 +61,46 @@ RUNS = {
     "gatekeeper_handoff": AgentInput(
         agent="test-gatekeeper", task="pay", continue_as_new_after_steps=1
     ),
+    "delegator_subagent": AgentInput(agent="delegator", task="delegate"),
+    "typed_repaired": AgentInput(agent="typed-repaired", task="judge"),
 }
+
+NAMED_BY_FILE = {"delegator_subagent"}
+"""Runs whose workflow id must be the file's name (they start children; see record_user_run)."""
+
+USER_RUNS = {"review_workflow": ("ReviewWorkflow", ReviewInput(task="add"))}
+"""Runs of user-style workflows (``tests/user_workflows.py``); their children are not saved."""
+
+
+async def record_user_run(client: Client, task_queue: str, name: str) -> None:
+    workflow_type, workflow_input = USER_RUNS[name]
+    # The workflow id is the file's name: the replay test names histories by file, and child
+    # workflow ids (recorded in the history) are derived from the parent's id.
+    handle = await client.start_workflow(
+        workflow_type, workflow_input, id=name, task_queue=task_queue
+    )
+    while not (view := await handle.query("status", result_type=AgentStatusView)).pending_approvals:
+        await asyncio.sleep(0.1)
+    await handle.signal(
+        "approve", ApprovalSignal(approver="alice", approval_id=view.pending_approvals[0].id)
+    )
+    await handle.result()
+    (HISTORIES / f"{name}.json").write_text((await handle.fetch_history()).to_json())
+    print(f"{name}: completed")
 
 
 async def record(client: Client, registry: AgentRegistry, names: list[str]) -> None:
     task_queue = f"record-{uuid.uuid4()}"
-    async with running_worker(client, task_queue, registry):
+    async with running_worker(client, task_queue, registry, workflows=USER_WORKFLOWS):
         for name in names:
+            if name in USER_RUNS:
+                await record_user_run(client, task_queue, name)
+                continue
             agent_input = RUNS[name]
             handle = await client.start_workflow(
                 "AgentWorkflow",
                 agent_input,
-                id=f"{name}-{uuid.uuid4().hex[:8]}",
+                id=name if name in NAMED_BY_FILE else f"{name}-{uuid.uuid4().hex[:8]}",
                 task_queue=task_queue,
                 result_type=AgentResult,
             )
@@ -108,7 +139,7 @@ async def main() -> None:
         search_attributes=[SearchAttributeKey.for_keyword("AgentStatus")],
     )
     async with env:
-        await record(env.client, registry, sys.argv[1:] or list(RUNS))
+        await record(env.client, registry, sys.argv[1:] or [*RUNS, *USER_RUNS])
 
 
 if __name__ == "__main__":

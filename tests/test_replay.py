@@ -9,6 +9,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from tests.user_workflows import HandLoopWorkflow, ReviewWorkflow
 from workflows.agent import AgentWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
@@ -26,13 +27,20 @@ def test_histories_are_committed() -> None:
         "soak_rolling_summary",
         "gatekeeper_handoff.run1",
         "gatekeeper_handoff.run2",
+        "review_workflow",  # a user-written workflow: two agents inline, one as a child
+        "delegator_subagent",
+        "typed_repaired",
     } <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_replay(path: Path) -> None:
-    """The current AgentWorkflow code makes the same decisions as the recorded run."""
+    """The current code (AgentWorkflow, the user-style workflows) makes the same decisions as
+    the recorded run."""
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    replayer = Replayer(workflows=[AgentWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(
+        workflows=[AgentWorkflow, ReviewWorkflow, HandLoopWorkflow],
+        data_converter=pydantic_data_converter,
+    )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure

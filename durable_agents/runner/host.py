@@ -197,15 +197,14 @@ class AgentRunner:
     async def _run_child(self, label: str, input: AgentInput) -> AgentResult:
         info = workflow.info()
         excerpt = " ".join(input.task.split())[:SUMMARY_TASK_CHARS]
-        child = AgentRunInfo(
-            label=label, agent=input.agent, workflow_id=f"{info.workflow_id}/{label}"
-        )
+        child_id = f"{info.workflow_id}/{label}"
+        child = AgentRunInfo(label=label, agent=input.agent, workflow_id=child_id)
         self.children.append(child)
         try:
             result: AgentResult = await workflow.execute_child_workflow(
                 "AgentWorkflow",
                 input,
-                id=child.workflow_id,
+                id=child_id,
                 task_queue=info.task_queue,
                 result_type=AgentResult,
                 static_summary=f"{input.agent}: {excerpt}",
@@ -213,6 +212,8 @@ class AgentRunner:
         except BaseException:
             child.status = "failed"
             raise
+        finally:
+            self.desk.child_closed(child_id)
         child.status, child.steps = result.status, result.steps
         return result
 

@@ -888,10 +888,11 @@ class AgentLoop:
         return deadline - workflow.now() if deadline is not None else timedelta(0)
 
     def _report_approvals_to_parent(self) -> None:
-        """A sub-agent's run tells its parent which approvals it waits for, so the parent's
-        ``status`` shows them and the parent forwards decisions made by its id."""
+        """A child run (a sub-agent, or an agent a workflow runs with ``child=True``) tells its
+        parent which approvals it waits for, so the parent's ``status`` shows them and the parent
+        forwards decisions made by its id. (A parent without ``AgentHost`` ignores the signal.)"""
         parent = workflow.info().parent
-        if parent is None or self.depth == 0:
+        if parent is None:
             return
         report = ChildApprovals(
             workflow_id=workflow.info().workflow_id,
