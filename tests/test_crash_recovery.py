@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from durable_agents.contracts import AgentInput, AgentResult, AgentStatusView
@@ -288,3 +289,71 @@ async def test_concurrent_runs_survive_repeated_kill9_with_each_effect_exactly_o
         assert actions[handle.id] == 1, actions
     assert stops == 1
     assert status == "stopped"
+
+
+async def test_kill9_while_subagents_run_every_run_completes_without_repeating_model_calls(
+    stored_client: Client,
+    task_queue: str,
+    worker_env: dict[str, str],
+    workers: list[WorkerProcess],
+    tmp_path: Path,
+) -> None:
+    """``fan-out`` delegates to three test-adder sub-agents (child workflows) at once; the
+    worker is killed -9 while they run. A new worker finishes the parent and every child, and
+    no model call that had completed before the kill is made again (journal of the provider)."""
+    client = stored_client
+    env = {
+        **worker_env,
+        "DURABLE_AGENTS_MODULES": "tests.agents_for_tests,tests.composition_agents",
+    }
+    env["SCRIPTED_MODEL_LATENCY_MS"] = "800"
+    workers.append(WorkerProcess(env, tmp_path / "worker-1.log"))
+    await wait_for_poller(client, task_queue)
+    handle = await client.start_workflow(
+        "AgentWorkflow",
+        AgentInput(agent="fan-out", task="fan out"),
+        id=f"crash-fan-{uuid.uuid4()}",
+        task_queue=task_queue,
+        result_type=AgentResult,
+    )
+    children = [f"{handle.id}/test-adder-1-call_1_{i}" for i in range(3)]
+
+    async def done_in_children() -> dict[str, list[str]]:
+        done: dict[str, list[str]] = {}
+        for child in children:
+            try:
+                done[child] = await completed_model_calls(client.get_workflow_handle(child))
+            except RPCError as err:  # not started yet: nothing done there
+                if err.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                done[child] = []
+        return done
+
+    for _ in range(600):
+        before = await done_in_children()
+        if sum(map(len, before.values())) >= 2:
+            break
+        await asyncio.sleep(0.05)
+    workers[0].kill9()
+    before = await done_in_children()
+    before[handle.id] = await completed_model_calls(handle)
+    assert sum(len(calls) for calls in before.values()) >= 3
+
+    workers.append(WorkerProcess(env, tmp_path / "worker-2.log"))
+    result = await asyncio.wait_for(handle.result(), timeout=180)
+    assert result.status == "completed" and result.subagent_calls == 3
+    for child in children:
+        child_result = await client.get_workflow_handle(child, result_type=AgentResult).result()
+        assert child_result.output == "The sums are 3 and 42."
+    journal = Path(env["SCRIPTED_MODEL_JOURNAL"]).read_text().split()
+    for workflow_id, calls in before.items():
+        for activity_id in calls:
+            step = activity_id.removeprefix("model-")
+            attempts = [
+                key
+                for key in journal
+                if key.startswith(f"{workflow_id}/")
+                and key.endswith(f"/model/{step}")
+                and key.count("/") == workflow_id.count("/") + 3
+            ]
+            assert len(attempts) == 1, f"{workflow_id} {activity_id} was made again after the kill"
