@@ -15,19 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey
-from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     # Pydantic models are plain data; passing them through keeps one class identity between the
-    # sandbox and the data converter. jsonschema is pure and deterministic (typed output).
-    import jsonschema
-
+    # sandbox and the data converter.
     from activities.notifications import NotificationActivities
     from durable_agents.contracts import (
         AgentInput,
@@ -50,7 +47,7 @@ with workflow.unsafe.imports_passed_through():
         Usage,
         UserMessage,
     )
-    from durable_agents.contracts.agent_io import SUBAGENT_TOOL_PREFIX, CarriedRun, ResumeStep
+    from durable_agents.contracts.agent_io import CarriedRun, ResumeStep
     from durable_agents.contracts.approvals import (
         ChildApprovals,
         DecideRequest,
@@ -63,11 +60,18 @@ with workflow.unsafe.imports_passed_through():
     from durable_agents.conversation import apply_summary, compact, plan_context, summary_request
     from durable_agents.runner import policies
     from durable_agents.runner.approvals import ApprovalDesk, argument_refusal
+    from durable_agents.runner.delegation import Delegations, subagent_of
     from durable_agents.runner.keys import (
         escalation_key,
         model_call_key,
         summary_call_key,
         tool_call_key,
+    )
+    from durable_agents.runner.output import (
+        check_output,
+        checked_schema,
+        output_name,
+        repair_prompt,
     )
     from durable_agents.runner.steps import (
         call_model,
@@ -122,52 +126,6 @@ def tool_summary(name: str, arguments: str) -> str:
     return f"tool {name}({shown})"
 
 
-def subagent_of(spec: AgentSpec, tool: str) -> str | None:
-    """The sub-agent a tool name stands for, if it is one of ``spec``'s."""
-    if (
-        tool.startswith(SUBAGENT_TOOL_PREFIX)
-        and tool[len(SUBAGENT_TOOL_PREFIX) :] in spec.subagents
-    ):
-        return tool[len(SUBAGENT_TOOL_PREFIX) :]
-    return None
-
-
-def repair_prompt(spec: AgentSpec, error: str) -> str:
-    """What the model reads after a final answer that failed the output schema."""
-    return (
-        f"Your final answer does not match the required {spec.output_name} schema: {error}. "
-        "Answer again with only a JSON object that matches the schema."
-    )
-
-
-def checked_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """``schema`` if it is a usable JSON schema, else the run fails (``InvalidOutputSchema``)
-    instead of a workflow task failing on it forever."""
-    if schema.get("type") != "object":
-        raise ApplicationError(
-            'output_schema must describe a JSON object ("type": "object"): providers ask for '
-            "structured answers as objects",
-            type="InvalidOutputSchema",
-            non_retryable=True,
-        )
-    try:
-        jsonschema.validators.validator_for(schema).check_schema(schema)
-    except (jsonschema.SchemaError, RecursionError) as err:
-        raise ApplicationError(
-            f"output_schema is not a valid JSON schema: {getattr(err, 'message', err)}",
-            type="InvalidOutputSchema",
-            non_retryable=True,
-        ) from None
-    return schema
-
-
-def output_name(schema: dict[str, Any]) -> str:
-    """A name for the answer that providers accept: the schema's title, or ``final_answer``."""
-    title = schema.get("title")
-    name = re.sub(r"[^A-Za-z0-9_-]", "_", title)[:64] if isinstance(title, str) else ""
-    return name or "final_answer"
-
-
 class AgentLoop:
     """One agent run: its conversation, counters and records, and the loop that drives it.
 
@@ -212,12 +170,8 @@ class AgentLoop:
         self.output_repairs = 0
         self.warnings: list[str] = []
         """What the run ignored (unknown input fields); shown in ``status`` and the result."""
-        self.depth = 0
-        self.subagent_calls = 0
-        """Sub-agent calls made, including those of finished sub-agents."""
-        self.subagent_calls_granted: int | None = None
-        self._subagent_reserved = 0
-        """Calls set aside for sub-agents still running (their own call and their grant)."""
+        self.delegations = Delegations()
+        """Sub-agent calls: depth, limits, what was used and what is set aside."""
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -225,8 +179,7 @@ class AgentLoop:
         """Run the agent to its end. Cancellation ends it with status ``cancelled``; a model
         call that fails for good fails the workflow with ``ModelCallFailed``."""
         self.agent = input.agent
-        self.depth = input.depth
-        self.subagent_calls_granted = input.subagent_calls_granted
+        self.delegations = Delegations(depth=input.depth, granted=input.subagent_calls_granted)
         resume: ResumeStep | None = None
         try:
             if input.carry is not None:
@@ -298,7 +251,7 @@ class AgentLoop:
             output_json=self.output_json if self.status == "completed" else None,
             output_repairs=self.output_repairs,
             warnings=list(self.warnings),
-            subagent_calls=self.subagent_calls,
+            subagent_calls=self.delegations.used,
         )
 
     def _ids(self, kind: Literal["model", "summary", "tool", "apr"], *parts: object) -> str:
@@ -323,23 +276,6 @@ class AgentLoop:
         ]
         self.mcp_tools = frozenset(t.name for t in offered)
         return spec.model_copy(update={"tools": [*spec.tools, *offered]})
-
-    def _check_output(self, spec: AgentSpec, text: str) -> str | None:
-        """``None`` when ``text`` is a JSON value matching the output schema (kept as
-        ``output_json``); otherwise what is wrong with it, for the model to repair."""
-        try:
-            value = json.loads(text)
-        except (ValueError, RecursionError) as err:
-            return f"the reply is not JSON ({err})"
-        try:
-            jsonschema.validate(value, spec.output_schema or {})
-        except jsonschema.ValidationError as err:
-            where = "/".join(str(p) for p in err.absolute_path) or "(the answer)"
-            return f"{where}: {err.message}"
-        except RecursionError:
-            return "the reply is nested too deeply"
-        self.output_json = value
-        return None
 
     def _with_overrides(self, spec: AgentSpec, input: AgentInput) -> AgentSpec:
         update: dict[str, object] = {}
@@ -381,8 +317,9 @@ class AgentLoop:
                 if not response.tool_calls:
                     if spec.output_schema is None:
                         return "completed"
-                    error = self._check_output(spec, response.text)
+                    value, error = check_output(spec, response.text)
                     if error is None:
+                        self.output_json = value
                         return "completed"
                     if self.output_repairs >= spec.output_repairs or self.steps >= spec.max_steps:
                         return "invalid_output"
@@ -493,9 +430,9 @@ class AgentLoop:
             resume=resume,
             output_repairs=self.output_repairs,
             warnings=self.warnings,
-            depth=self.depth,
-            subagent_calls=self.subagent_calls,
-            subagent_calls_granted=self.subagent_calls_granted,
+            depth=self.delegations.depth,
+            subagent_calls=self.delegations.used,
+            subagent_calls_granted=self.delegations.granted,
         )
         if spec.max_request_bytes is not None:
             size = len(carried.model_dump_json().encode())
@@ -538,9 +475,9 @@ class AgentLoop:
         self.runs = carry.runs
         self.output_repairs = carry.output_repairs
         self.warnings = list(carry.warnings)
-        self.depth = carry.depth
-        self.subagent_calls = carry.subagent_calls
-        self.subagent_calls_granted = carry.subagent_calls_granted
+        self.delegations = Delegations(
+            depth=carry.depth, granted=carry.subagent_calls_granted, used=carry.subagent_calls
+        )
         return carry.resume
 
     # -- model calls -----------------------------------------------------------------------
@@ -683,7 +620,9 @@ class AgentLoop:
         record.idempotency_key = tool_call_key(step, call.id, self.scope)
         delegate = subagent_of(spec, call.name)
         if delegate is not None:
-            outcome = await self._delegate(spec, delegate, call, arguments, step)
+            outcome = await self.delegations.run(
+                spec, delegate, call, arguments, step, self.scope, self.desk
+            )
             record.is_error = outcome.is_error
             record.result_preview = outcome.content[:RESULT_PREVIEW_CHARS]
             return outcome
@@ -715,69 +654,6 @@ class AgentLoop:
         record.is_error = outcome.is_error
         record.result_preview = outcome.content[:RESULT_PREVIEW_CHARS]
         return outcome
-
-    async def _delegate(
-        self, spec: AgentSpec, agent: str, call: ToolCall, arguments: str, step: int
-    ) -> ToolOutcome:
-        """Run sub-agent ``agent`` as a child workflow on the task the model gave; its (typed)
-        output is the tool result. Depth and call limits are enforced here, by the runtime:
-        beyond them the model gets a tool error and nothing starts."""
-
-        def error(message: str) -> ToolOutcome:
-            return ToolOutcome(call_id=call.id, name=call.name, content=message, is_error=True)
-
-        try:
-            task = parse_arguments(call.name, arguments).get("task")
-        except InvalidArguments as err:
-            return error(str(err))
-        if not isinstance(task, str) or not task.strip():
-            return error(f"{call.name} needs a non-empty 'task' string")
-        if self.depth + 1 > spec.max_depth:
-            return error(
-                f"cannot delegate to {agent!r}: this run is at depth {self.depth} and "
-                f"delegation may go {spec.max_depth} levels deep; do the work yourself"
-            )
-        limit = spec.max_subagent_calls
-        if self.subagent_calls_granted is not None:
-            limit = min(limit, self.subagent_calls_granted)
-        remaining = limit - self.subagent_calls - self._subagent_reserved
-        if remaining < 1:
-            return error(
-                f"cannot delegate to {agent!r}: this run may make {limit} sub-agent calls "
-                "(its sub-agents' calls included) and has none left; do the work yourself"
-            )
-        # A child that may delegate in turn draws from half of what is left here, so sibling
-        # calls still get a share and the total never exceeds this run's limit.
-        grant = (remaining - 1) // 2 if agent in spec.delegating_subagents else 0
-        self._subagent_reserved += 1 + grant
-        info = workflow.info()
-        prefix = f"{self.scope}/" if self.scope else ""
-        child_id = f"{info.workflow_id}/{prefix}{agent}-{step}-{call.id}"
-        excerpt = " ".join(task.split())[:100]
-        try:
-            result: AgentResult = await workflow.execute_child_workflow(
-                "AgentWorkflow",
-                AgentInput(
-                    agent=agent, task=task, depth=self.depth + 1, subagent_calls_granted=grant
-                ),
-                id=child_id,
-                task_queue=info.task_queue,
-                result_type=AgentResult,
-                static_summary=f"{agent}: {excerpt}",
-            )
-        except ChildWorkflowError as err:
-            self.subagent_calls += 1
-            return error(f"sub-agent {agent!r} failed: {failure_message(err)}")
-        finally:
-            self._subagent_reserved -= 1 + grant
-            self.desk.child_closed(child_id)
-        self.subagent_calls += 1 + result.subagent_calls
-        content = (
-            json.dumps(result.output_json) if result.output_json is not None else result.output
-        )
-        if result.status != "completed":
-            return error(f"sub-agent {agent!r} ended {result.status}: {content}")
-        return ToolOutcome(call_id=call.id, name=call.name, content=content)
 
     def _record_for(self, step: int, call: ToolCall) -> ToolCallRecord | None:
         """The record a run that continued as new mid-step made for this call."""
