@@ -14,6 +14,7 @@ from temporalio.client import Client, WorkflowHandle
 
 from durable_agents.agents import AgentRegistry
 from durable_agents.contracts import AgentResult, AgentStatusView
+from tests.composition_agents import VALID, Verdict
 from tests.conftest import running_worker
 from tests.user_workflows import (
     HandLoopResult,
@@ -39,7 +40,8 @@ async def pending(handle: WorkflowHandle[object, object]) -> AgentStatusView:
 async def test_user_workflow_runs_agents_inline_and_as_a_child(
     client: Client, task_queue: str, registry: AgentRegistry
 ) -> None:
-    """``ReviewWorkflow`` runs test-adder inline, test-gatekeeper inline (its transfer waits for
+    """``ReviewWorkflow`` runs typed-first-time inline (typed output), test-adder inline,
+    test-gatekeeper inline (its transfer waits for
     a human, approved by the ``approve`` signal the workflow got from ``AgentHost``) and
     test-adder again as a child workflow. Its history shows the inline calls with scoped
     activity ids and the child's start; the child has its own history and its parent link."""
@@ -55,12 +57,14 @@ async def test_user_workflow_runs_agents_inline_and_as_a_child(
         [approval] = view.pending_approvals
         assert approval.id == "apr-test-gatekeeper-1-1-0" and approval.tool == "transfer"
         assert [(a.label, a.status) for a in view.agents] == [
+            ("typed-first-time-1", "completed"),
             ("test-adder-1", "completed"),
             ("test-gatekeeper-1", "running"),
         ]
         await handle.signal("approve", {"approver": "alice", "approval_id": approval.id})
         result: ReviewResult = await handle.result()
         final = await handle.query("status", result_type=AgentStatusView)
+    assert result.verdict == Verdict(**VALID)  # typed output, validated in the workflow
     assert result.sums == "The sums are 3 and 42."
     assert result.child == "The sums are 3 and 42."
     # The approved transfer ran; the denied and constrained calls were refused, as in AgentWorkflow.
@@ -68,6 +72,7 @@ async def test_user_workflow_runs_agents_inline_and_as_a_child(
     assert "'wipe' is not allowed" in result.transfer
     assert result.child_workflow_id == f"{workflow_id}/test-adder-2"
     assert {a.label: a.status for a in final.agents} == {
+        "typed-first-time-1": "completed",
         "test-adder-1": "completed",
         "test-gatekeeper-1": "completed",
         "test-adder-2": "completed",

@@ -1,8 +1,8 @@
 """Workflows a user writes with the library's API: test-only, never imported by the library.
 
-``ReviewWorkflow`` runs two agents inline (one of them gated by a human approval) and one as a
-child workflow, the way the README shows; ``HandLoopWorkflow`` writes its own loop from the
-single steps (model call, tool call under policy, approval request).
+``ReviewWorkflow`` runs three agents inline (one with typed output, one gated by a human
+approval) and one as a child workflow, the way the README shows; ``HandLoopWorkflow`` writes its
+own loop from the single steps (model call, tool call under policy, approval request).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from durable_agents.runner.host import AgentHost
+    from tests.composition_agents import Verdict
 
 
 class ReviewInput(BaseModel):
@@ -19,6 +20,7 @@ class ReviewInput(BaseModel):
 
 
 class ReviewResult(BaseModel):
+    verdict: Verdict
     sums: str
     transfer: str
     child: str
@@ -30,10 +32,12 @@ class ReviewResult(BaseModel):
 class ReviewWorkflow(AgentHost):
     @workflow.run
     async def run(self, input: ReviewInput) -> ReviewResult:
+        verdict = await self.agents.run("typed-first-time", input.task, output_type=Verdict)
         sums = await self.agents.run("test-adder", input.task)  # inline
         transfer = await self.agents.run("test-gatekeeper", "pay bob")  # inline, gated
         child = await self.agents.run("test-adder", input.task, child=True)  # own workflow
         return ReviewResult(
+            verdict=verdict.output_as(Verdict),
             sums=sums.output,
             transfer=transfer.output,
             child=child.output,
