@@ -16,7 +16,12 @@ from temporalio.exceptions import ApplicationError
 
 from activities.providers.base import split_model
 from durable_agents.agents import Agent, AgentRegistry
-from durable_agents.contracts.agent_io import SUBAGENT_TOOL_PREFIX, AgentSpec
+from durable_agents.contracts.agent_io import (
+    SUBAGENT_TOOL_PREFIX,
+    AgentSpec,
+    LoadedAgent,
+    WorkerSettings,
+)
 from durable_agents.contracts.tools import ToolSchema
 
 PROVIDER_PREFERENCE = ("anthropic", "openai", "compatible")
@@ -113,8 +118,6 @@ def build_spec(
     agent: Agent,
     model: str,
     max_steps: int | None,
-    status_search_attribute: bool = False,
-    max_request_bytes: int | None = None,
     subagents: Sequence[Agent] = (),
 ) -> AgentSpec:
     rules = agent.rules()
@@ -142,8 +145,6 @@ def build_spec(
         delegating_subagents=[sub.name for sub in subagents if sub.subagents],
         max_subagent_calls=agent.max_subagent_calls,
         max_depth=agent.max_depth,
-        status_search_attribute=status_search_attribute,
-        max_request_bytes=max_request_bytes,
     )
 
 
@@ -167,7 +168,7 @@ class AgentCatalogActivities:
         self._max_request_bytes = max_request_bytes
 
     @activity.defn(name="load_agent")
-    async def load_agent(self, request: LoadAgentInput) -> AgentSpec:
+    async def load_agent(self, request: LoadAgentInput) -> LoadedAgent:
         if request.agent not in self._registry:
             known = ", ".join(a.name for a in self._registry.all())
             raise ApplicationError(
@@ -187,11 +188,15 @@ class AgentCatalogActivities:
                 type="UnknownSubagent",
                 non_retryable=True,
             )
-        return build_spec(
-            agent,
-            model,
-            request.max_steps,
-            self._status_search_attribute,
-            self._max_request_bytes,
-            [self._registry.get(name) for name in agent.subagents],
+        return LoadedAgent(
+            spec=build_spec(
+                agent,
+                model,
+                request.max_steps,
+                [self._registry.get(name) for name in agent.subagents],
+            ),
+            worker=WorkerSettings(
+                max_request_bytes=self._max_request_bytes,
+                status_search_attribute=self._status_search_attribute,
+            ),
         )

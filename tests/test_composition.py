@@ -19,6 +19,7 @@ from activities.providers.anthropic_provider import AnthropicProvider
 from activities.providers.openai_provider import OpenAIProvider
 from durable_agents.agents import AgentRegistry
 from durable_agents.contracts import AgentInput, AgentResult, AgentStatusView
+from durable_agents.contracts.agent_io import CarriedRun, LoadedAgent, WorkerSettings
 from durable_agents.runner.policies import TOOL_CALL_RETRY, tool_call_options
 from durable_agents.tools import ToolContext, tool
 from tests.composition_agents import VALID, Verdict
@@ -307,3 +308,21 @@ def test_tool_activity_settings_come_from_the_tool() -> None:
         2,
     )
     assert tool_call_options(plain.schema())[2] is TOOL_CALL_RETRY
+
+
+def test_worker_settings_are_read_from_specs_recorded_before_the_split() -> None:
+    """Worker settings left the agent spec (``LoadedAgent.worker``); a history or a
+    continue-as-new input written before that still yields them, so runs in flight keep
+    their ``AgentStatus`` upkeep and their size guard."""
+    spec = {
+        "name": "a", "description": "d", "system_prompt": "s", "model": "scripted",
+        "max_steps": 3, "tools": [], "max_request_bytes": 5, "status_search_attribute": True,
+    }  # fmt: skip
+    loaded = LoadedAgent.model_validate(spec)
+    assert loaded.worker == WorkerSettings(max_request_bytes=5, status_search_attribute=True)
+    assert loaded.spec.name == "a"
+    carried = CarriedRun.model_validate(
+        {"spec": spec, "messages": [], "steps": 1, "usage": {}, "cost_usd": 0.0}
+    )
+    assert carried.worker == loaded.worker
+    assert LoadedAgent.model_validate(loaded.model_dump()) == loaded  # the new shape as is

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from durable_agents.contracts.approvals import (
     ApprovalRecord,
@@ -125,12 +125,6 @@ class AgentSpec(BaseModel):
     continue_as_new_after_steps: int | None = None
     mcp_servers: list[str] = Field(default_factory=list)
     """MCP servers (by name, configured on the worker) whose tools the run lists at its start."""
-    max_request_bytes: int | None = None
-    """Set when the worker keeps payloads in history (no external storage): a model request
-    (or continue-as-new input) larger than this would exceed Temporal's payload limit, so the
-    run fails with a clear error instead. ``None``: large payloads are offloaded."""
-    status_search_attribute: bool = False
-    """Whether the server has the ``AgentStatus`` search attribute for the run to keep current."""
     output_schema: dict[str, Any] | None = None
     """JSON schema the final answer must match (from the agent's ``output_type`` or the run's
     ``output_schema``); ``None``: free text."""
@@ -147,6 +141,44 @@ class AgentSpec(BaseModel):
     """How deep delegation may go below a top-level run."""
     delegating_subagents: list[str] = Field(default_factory=list)
     """The sub-agents that may delegate in turn: only they are granted calls of this run's."""
+
+
+WORKER_SETTING_FIELDS = ("max_request_bytes", "status_search_attribute")
+
+
+class WorkerSettings(BaseModel):
+    """Settings of the worker that started a run, not of the agent: recorded with the run (in
+    ``load_agent``'s result, carried across continue-as-new) so replays and continuations make
+    the same decisions."""
+
+    max_request_bytes: int | None = None
+    """Set when the worker keeps payloads in history (no external storage): a model request
+    (or continue-as-new input) larger than this would exceed Temporal's payload limit, so the
+    run fails with a clear error instead. ``None``: large payloads are offloaded."""
+    status_search_attribute: bool = False
+    """Whether the server has the ``AgentStatus`` search attribute for the run to keep current."""
+
+
+def _settings_from_recorded_spec(spec: object) -> dict[str, Any]:
+    """Runs recorded before the split kept these settings inside the agent spec."""
+    if not isinstance(spec, dict):
+        return {}
+    return {k: spec[k] for k in WORKER_SETTING_FIELDS if k in spec}
+
+
+class LoadedAgent(BaseModel):
+    """What ``load_agent`` returns: the agent as resolved, and the worker's settings."""
+
+    spec: AgentSpec
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_bare_spec(cls, data: Any) -> Any:
+        # Histories recorded before the split hold a bare AgentSpec (settings inside).
+        if isinstance(data, dict) and "spec" not in data:
+            return {"spec": data, "worker": _settings_from_recorded_spec(data)}
+        return data
 
 
 class AgentResult(BaseModel):
@@ -259,7 +291,17 @@ class CarriedRun(BaseModel):
     mcp_tools: list[str] = Field(default_factory=list)
     runs: int = 1
     """Runs in the chain so far, this one included."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _settings_from_spec(cls, data: Any) -> Any:
+        # Continuations written before the split carry the settings inside the spec.
+        if isinstance(data, dict) and "worker" not in data:
+            return {**data, "worker": _settings_from_recorded_spec(data.get("spec"))}
+        return data
+
     resume: ResumeStep | None = None
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
     output_repairs: int = 0
     warnings: list[str] = Field(default_factory=list)
     depth: int = 0

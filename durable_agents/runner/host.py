@@ -222,9 +222,10 @@ class AgentRunner:
     ) -> AgentSession:
         """The single steps of ``agent`` (its definition loaded and recorded once)."""
         label = label or self.label(agent)
-        spec = await load_agent(agent, model)
+        loaded = await load_agent(agent, model)
+        spec = loaded.spec
         loop = AgentLoop(self.desk, scope=label)
-        loop.agent, loop.spec = agent, spec
+        loop.agent, loop.spec, loop.worker = agent, spec, loaded.worker
         self.loops.append(loop)
         return AgentSession(loop, spec)
 

@@ -47,7 +47,7 @@ with workflow.unsafe.imports_passed_through():
         Usage,
         UserMessage,
     )
-    from durable_agents.contracts.agent_io import CarriedRun, ResumeStep
+    from durable_agents.contracts.agent_io import CarriedRun, ResumeStep, WorkerSettings
     from durable_agents.contracts.approvals import (
         ChildApprovals,
         DecideRequest,
@@ -172,6 +172,8 @@ class AgentLoop:
         """What the run ignored (unknown input fields); shown in ``status`` and the result."""
         self.delegations = Delegations()
         """Sub-agent calls: depth, limits, what was used and what is set aside."""
+        self.worker = WorkerSettings()
+        """The settings of the worker that started the run (recorded with it)."""
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -186,7 +188,8 @@ class AgentLoop:
                 spec = input.carry.spec
                 resume = self.restore(input.carry)
             else:
-                spec = await load_agent(input.agent, input.model, input.max_steps)
+                loaded = await load_agent(input.agent, input.model, input.max_steps)
+                spec, self.worker = loaded.spec, loaded.worker
                 if spec.mcp_servers:
                     spec = await self._with_mcp_tools(spec)
                 spec = self._with_overrides(spec, input)
@@ -428,19 +431,20 @@ class AgentLoop:
             mcp_tools=sorted(self.mcp_tools),
             runs=self.runs + 1,
             resume=resume,
+            worker=self.worker,
             output_repairs=self.output_repairs,
             warnings=self.warnings,
             depth=self.delegations.depth,
             subagent_calls=self.delegations.used,
             subagent_calls_granted=self.delegations.granted,
         )
-        if spec.max_request_bytes is not None:
+        if self.worker.max_request_bytes is not None:
             size = len(carried.model_dump_json().encode())
-            if size > spec.max_request_bytes:
+            if size > self.worker.max_request_bytes:
                 self.status, self.phase = "failed", "finished"
                 raise ApplicationError(
                     f"step {self.steps}: the state to continue as new with is {size:,} bytes, "
-                    f"more than the {spec.max_request_bytes:,} that fit in workflow history "
+                    f"more than the {self.worker.max_request_bytes:,} that fit in workflow history "
                     "without payload offload; turn on external storage (PAYLOAD_STORE) or give "
                     "the agent a context policy that truncates or summarizes",
                     type="ConversationTooLarge",
@@ -474,6 +478,7 @@ class AgentLoop:
         self.mcp_tools = frozenset(carry.mcp_tools)
         self.runs = carry.runs
         self.output_repairs = carry.output_repairs
+        self.worker = carry.worker
         self.warnings = list(carry.warnings)
         self.delegations = Delegations(
             depth=carry.depth, granted=carry.subagent_calls_granted, used=carry.subagent_calls
@@ -525,13 +530,13 @@ class AgentLoop:
 
     async def _call_model(self, spec: AgentSpec) -> ModelResponse:
         messages = await self._context_for_call(spec)
-        if spec.max_request_bytes is not None:
+        if self.worker.max_request_bytes is not None:
             size = sum(message_bytes(m) for m in messages)
-            if size > spec.max_request_bytes:
+            if size > self.worker.max_request_bytes:
                 self.status, self.phase = "failed", "finished"
                 raise ApplicationError(
                     f"step {self.steps}: the conversation to send is about {size:,} bytes, "
-                    f"more than the {spec.max_request_bytes:,} that fit in workflow history "
+                    f"more than the {self.worker.max_request_bytes:,} that fit in workflow history "
                     "without payload offload; turn on external storage (PAYLOAD_STORE) or give "
                     "the agent a context policy that truncates or summarizes",
                     self.result(error="conversation too large for history"),
@@ -803,7 +808,7 @@ class AgentLoop:
         )
 
     def _set_search_status(self, value: str) -> None:
-        if self.spec is not None and self.spec.status_search_attribute:
+        if self.worker.status_search_attribute:
             workflow.upsert_search_attributes([AGENT_STATUS.value_set(value)])
 
     def _set_phase(self, phase: Phase, details: str) -> None:

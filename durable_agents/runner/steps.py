@@ -15,6 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.model import ModelActivities
     from activities.tools import ToolActivities
     from durable_agents.contracts import AgentSpec, ModelRequest, ModelResponse, ToolOutcome
+    from durable_agents.contracts.agent_io import LoadedAgent
     from durable_agents.contracts.tools import ToolRequest, ToolSchema
     from durable_agents.mcp_tools.activities import ListMcpToolsInput, McpActivities
     from durable_agents.runner import policies
@@ -29,9 +30,9 @@ def failure_message(err: BaseException) -> str:
 
 async def load_agent(
     agent: str, model: str | None = None, max_steps: int | None = None
-) -> AgentSpec:
-    """The agent's definition and the model this run uses, recorded in history (a local
-    activity). An unknown agent or an unusable model fails the workflow with
+) -> LoadedAgent:
+    """The agent's definition, the model this run uses and the worker's settings, recorded in
+    history (a local activity). An unknown agent or an unusable model fails the workflow with
     ``AgentNotAvailable``, never a retrying task."""
     try:
         return await workflow.execute_local_activity_method(
