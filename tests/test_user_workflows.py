@@ -112,6 +112,7 @@ async def test_hand_written_loop_uses_the_single_steps(
         view = await pending(handle)
         [approval] = view.pending_approvals
         assert approval.tool == "publish" and approval.arguments["sum"]
+        assert approval.id == "apr-test-adder-1-request-1"  # unique per request in a session
         await handle.execute_update(
             "decide", {"approver": "carol", "decision": "reject", "approval_id": approval.id}
         )

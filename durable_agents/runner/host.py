@@ -73,6 +73,7 @@ class AgentSession:
     def __init__(self, loop: AgentLoop, spec: AgentSpec) -> None:
         self._loop = loop
         self.spec = spec
+        self._requests = 0
 
     @property
     def usage(self) -> Usage:
@@ -119,13 +120,12 @@ class AgentSession:
         """Ask a human (the agent's approvers, deadline and escalation) about ``action``; the
         decision, or the agent's default when the deadlines pass. Shown in ``status`` and
         decided with ``approve``/``reject``/``decide`` like any gated tool call."""
-        loop = self._loop
-        call = ToolCall(
-            id=f"request-{len(loop.approval_ids) + len(loop.tool_calls)}",
-            name=action,
-            arguments=json.dumps(details),
+        self._requests += 1
+        call = ToolCall(id=f"request-{self._requests}", name=action, arguments=json.dumps(details))
+        approval_id = f"apr-{self._loop.scope}-request-{self._requests}"
+        return await self._loop.await_approval(
+            self.spec, call, details, 0, reason, approval_id=approval_id
         )
-        return await loop.await_approval(self.spec, call, details, 0, reason)
 
 
 class AgentRunner:

@@ -677,6 +677,7 @@ class AgentLoop:
         index: int,
         reason: str,
         carried: PendingApproval | None = None,
+        approval_id: str | None = None,
     ) -> DecideRequest:
         """Wait for a human; on the first deadline escalate, on the second apply the default.
 
@@ -686,7 +687,7 @@ class AgentLoop:
         settings = spec.approvals
         now = workflow.now()
         approval = carried or PendingApproval(
-            id=self._ids("apr", self.steps, index),
+            id=approval_id or self._ids("apr", self.steps, index),
             tool=call.name,
             arguments=arguments,
             reason=reason or "this tool requires human approval",
