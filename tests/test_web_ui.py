@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from durable_agents.runtime.codecserver import CodecSidecar
-from durable_agents.runtime.devserver import DevServer
+from durable_agents.runtime.devserver import DevServer, DevServerError
 from durable_agents.runtime.settings import PROJECT_ROOT
 from tests import webui
 
@@ -54,6 +54,32 @@ def free_ports(count: int) -> list[int]:
     finally:
         for sock in sockets:
             sock.close()
+
+
+async def start_servers(tmp_path: Path, attempts: int = 3) -> tuple[DevServer, CodecSidecar]:
+    """A dev server with its Web UI pointed at a codec server, on free ports (not 7233/8233/8081:
+    a developer's may be there). Ports are free when picked but not reserved: the dev server
+    also takes random ports of its own and may race one of ours, so a failed start is retried
+    on new ports."""
+    for attempt in range(1, attempts + 1):
+        port, ui_port, codec_port = free_ports(3)
+        state_dir = tmp_path / f"temporal-{attempt}"
+        codec = CodecSidecar(state_dir=state_dir, port=codec_port, ui_ports=(ui_port,))
+        server = DevServer(
+            state_dir=state_dir,
+            port=port,
+            ui_port=ui_port,
+            search_attributes={"AgentStatus": "Keyword"},
+            ui_codec_endpoint=codec.ui_endpoint,
+        )
+        try:
+            await server.ensure_running()
+            return server, codec
+        except DevServerError:
+            server.stop()
+            if attempt == attempts:
+                raise
+    raise AssertionError("unreachable")
 
 
 def demo_env(server: DevServer, tmp_path: Path) -> dict[str, str]:
@@ -157,18 +183,9 @@ async def test_web_ui_shows_the_demo_runs_report_and_activity_summaries(tmp_path
     fails without it rather than skip.
     """
     webui.chromium_path()  # fail at once, with how to install it, rather than after the run
-    port, ui_port, codec_port = free_ports(3)  # not 7233/8233/8081: a developer's may be there
-    codec = CodecSidecar(state_dir=tmp_path / "temporal", port=codec_port, ui_ports=(ui_port,))
-    server = DevServer(
-        state_dir=tmp_path / "temporal",
-        port=port,
-        ui_port=ui_port,
-        search_attributes={"AgentStatus": "Keyword"},
-        ui_codec_endpoint=codec.ui_endpoint,
-    )
+    server, codec = await start_servers(tmp_path)
     screenshot = SCREENSHOT if os.environ.get("UPDATE_SCREENSHOTS") else tmp_path / "run.png"
     try:
-        await server.ensure_running()
         await codec.ensure_running(environ=demo_env(server, tmp_path))
         result = await run_demo(server, tmp_path)
         ui = f"http://{server.host}:{server.ui_port}/namespaces/{server.namespace}/workflows"
