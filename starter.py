@@ -418,7 +418,7 @@ async def cmd_agents(args: argparse.Namespace, settings: TemporalSettings) -> in
         for a in agents
     ]
     text = "\n".join(
-        f"{a.name:<12} {a.description}\n{'':<12} tools: {', '.join(t.name for t in a.tools)}"
+        f"{a.name:<12} {a.description}\n{'':<12} tools: {', '.join(t.name for t in a.tools) or 'none'}"
         for a in agents
     )
     emit(args.json, data, text)
