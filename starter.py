@@ -418,7 +418,8 @@ async def cmd_agents(args: argparse.Namespace, settings: TemporalSettings) -> in
         for a in agents
     ]
     text = "\n".join(
-        f"{a.name:<12} {a.description}\n{'':<12} tools: {', '.join(t.name for t in a.tools) or 'none'}"
+        f"{a.name:<12} {a.description}\n{'':<12} tools: "
+        + (", ".join(t.name for t in a.tools) or "none")
         for a in agents
     )
     emit(args.json, data, text)
