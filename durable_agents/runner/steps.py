@@ -8,7 +8,7 @@ retry policy. Any workflow may call them; ``AgentLoop`` does, and so can a hand-
 from __future__ import annotations
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from activities.agent_catalog import AgentCatalogActivities, LoadAgentInput
@@ -22,8 +22,8 @@ with workflow.unsafe.imports_passed_through():
 
 
 def failure_message(err: BaseException) -> str:
-    """The innermost message of an activity failure: what actually went wrong."""
-    while isinstance(err, ActivityError) and err.cause is not None:
+    """The innermost message of an activity or child workflow failure: what went wrong."""
+    while isinstance(err, ActivityError | ChildWorkflowError) and err.cause is not None:
         err = err.cause
     return str(err) or type(err).__name__
 
