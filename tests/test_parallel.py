@@ -3,11 +3,13 @@ policies and per-branch timeouts, on a real dev server."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
 import pytest
 from temporalio.client import Client, WorkflowFailureError
+from temporalio.service import RPCError
 
 from durable_agents.agents import AgentRegistry
 from durable_agents.contracts import AgentResult
@@ -93,3 +95,32 @@ async def test_synthesizer_combines_the_outputs(
     )
     assert result.status == "completed" and result.output == "The sums are 3 and 42."
     assert result.succeeded == 2
+
+
+async def test_cancelling_the_fan_out_cancels_its_branches(
+    client: Client, task_queue: str, registry: AgentRegistry
+) -> None:
+    """Cancel a fan-out whose branches are napping: every branch's child ends ``cancelled``
+    (not terminated by the parent-close policy)."""
+    workflow_id = f"parallel-cancel-{uuid.uuid4()}"
+    async with running_worker(client, task_queue, registry):
+        handle = await client.start_workflow(
+            "ParallelAgentsWorkflow",
+            {"branches": [NAP, NAP], "policy": "best_effort"},
+            id=workflow_id,
+            task_queue=task_queue,
+        )
+        children = [f"{workflow_id}/branch-{i}-test-sleeper" for i in range(2)]
+        for _ in range(300):
+            try:
+                for child in children:
+                    await client.get_workflow_handle(child).describe()
+                break
+            except RPCError:
+                await asyncio.sleep(0.1)
+        await handle.cancel()
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+        for child in children:
+            result = await client.get_workflow_handle(child, result_type=AgentResult).result()
+            assert result.status == "cancelled"

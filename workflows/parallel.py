@@ -46,6 +46,12 @@ async def _cancel(waiting: asyncio.Task[AgentResult]) -> None:
     await asyncio.gather(waiting, return_exceptions=True)
 
 
+async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 @workflow.defn(name="ParallelAgentsWorkflow", failure_exception_types=[pydantic.ValidationError])
 class ParallelAgentsWorkflow(AgentHost):
     @workflow.run
@@ -66,15 +72,18 @@ class ParallelAgentsWorkflow(AgentHost):
         for start in range(0, len(branches), WAVE):
             wave = branches[start : start + WAVE]
             tasks = [asyncio.create_task(self._branch(b, input.branch_timeout)) for b in wave]
-            stop = await self._until_decided(tasks, branches, input.policy, quorum)
+            try:
+                stop = await self._until_decided(tasks, branches, input.policy, quorum)
+            except asyncio.CancelledError:
+                # This run was cancelled: so are its branches, which end `cancelled`.
+                await _cancel_all(tasks)
+                raise
             if stop:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+                await _cancel_all(tasks)
                 break
             await asyncio.gather(*tasks)
         for branch in branches:
-            if branch.status in ("running", "not_started"):
+            if branch.status in ("running", "not_started", "cancelled") and branch.error is None:
                 branch.status, branch.error = "cancelled", f"cancelled by the {policy} policy"
         return await self._result(input, branches, policy, quorum)
 
