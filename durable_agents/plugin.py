@@ -3,7 +3,7 @@
 One Temporal ``SimplePlugin`` contributes the library's activities (``load_agent``,
 ``call_model``, ``run_tool``, ``list_mcp_tools``, ``call_mcp_tool``, ``notify_escalation``), the
 shipped workflows (``AgentWorkflow``, which runs also serve as children, and
-``ParallelAgentsWorkflow``), the data converter (pydantic, storage hints,
+``ParallelAgentsWorkflow``, ``RouterWorkflow``), the data converter (pydantic, storage hints,
 encryption and payload storage from the environment) and the failure types. A user's own
 workflows (``AgentHost``) need only this plugin next to them::
 
@@ -34,6 +34,7 @@ from durable_agents.mcp_tools import McpActivities, McpServer, servers_from_env
 from durable_agents.runtime.converter import data_converter_from_env
 from workflows.agent import AgentWorkflow
 from workflows.parallel import ParallelAgentsWorkflow
+from workflows.router import RouterWorkflow
 
 MAX_INLINE_REQUEST_BYTES = 1_500_000
 """Largest model request a run may send when payloads stay in history (2 MB server limit, with
@@ -88,6 +89,6 @@ class AgentsPlugin(SimplePlugin):
                 mcp.call_mcp_tool,
                 NotificationActivities().notify_escalation,
             ],
-            workflows=[AgentWorkflow, ParallelAgentsWorkflow],
+            workflows=[AgentWorkflow, ParallelAgentsWorkflow, RouterWorkflow],
             workflow_failure_exception_types=[pydantic.ValidationError],
         )

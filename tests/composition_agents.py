@@ -137,3 +137,18 @@ COMPOSITION_AGENTS = [
     recursive,
     fan_out,
 ]
+
+
+def _route(label: str) -> Script:
+    return sequence(ScriptedReply(text=json.dumps({"label": label, "reason": "scripted"})))
+
+
+router = Agent(name="test-router", description="Routes to 'math'.", system_prompt="Route.")
+COMPOSITION_SCRIPTS.add(router, _route("math"))
+lost_router = Agent(
+    name="test-lost-router",
+    description="Routes to a label that does not exist.",
+    system_prompt="Route.",
+)
+COMPOSITION_SCRIPTS.add(lost_router, lambda view: ScriptedReply(text='{"label": "nowhere"}'))
+COMPOSITION_AGENTS += [router, lost_router]

@@ -71,3 +71,32 @@ class ParallelResult(BaseModel):
     """Branches cancelled by the policy (quorum reached, or ``all`` after a failure)."""
     cost_usd: float
     error: str | None = None
+
+
+class RouterInput(BaseModel):
+    """``RouterWorkflow``'s input."""
+
+    router: str = Field(min_length=1)
+    """The agent that picks the route (typed output: ``{"label": ..., "reason": ...}``)."""
+    routes: dict[str, str] = Field(min_length=1)
+    """Label -> the agent that handles it."""
+    task: str = Field(min_length=1)
+    default: str | None = None
+    """The agent for a decision that names no known label; without it such a run fails."""
+
+
+class RouterResult(BaseModel):
+    """``RouterWorkflow``'s result: the decision and the routed agent's answer."""
+
+    label: str | None
+    """The label the router chose (``None`` if it gave no valid decision)."""
+    reason: str = ""
+    agent: str
+    """The agent that handled the task (the route's, or the default)."""
+    used_default: bool = False
+    status: RunStatus
+    output: str
+    output_json: object = None
+    workflow_id: str
+    """The routed agent's child workflow."""
+    cost_usd: float

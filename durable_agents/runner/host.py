@@ -160,6 +160,7 @@ class AgentRunner:
         max_steps: int | None = None,
         context: ContextPolicy | None = None,
         output_type: type[BaseModel] | None = None,
+        output_schema: dict[str, Any] | None = None,
         label: str | None = None,
     ) -> AgentResult:
         """Run ``agent`` on ``task`` to its end and return its result.
@@ -171,6 +172,7 @@ class AgentRunner:
             output_type: A pydantic model the final answer must match (typed output, with
                 repairs); read it with ``result.output_as(output_type)``. Default: the
                 agent's own ``output_type``, if any.
+            output_schema: The same as a JSON object schema (when there is no pydantic type).
             label: Names the run in keys, ids and ``status`` (default ``<agent>-<n>``); a child's
                 workflow id is ``<this workflow id>/<label>``.
 
@@ -186,7 +188,7 @@ class AgentRunner:
             model=model,
             max_steps=max_steps,
             context=context,
-            output_schema=output_type.model_json_schema() if output_type else None,
+            output_schema=output_type.model_json_schema() if output_type else output_schema,
         )
         if child:
             return await self._run_child(label, input)
