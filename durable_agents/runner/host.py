@@ -37,7 +37,6 @@ with workflow.unsafe.imports_passed_through():
         AgentSpec,
         AgentStatusView,
         Message,
-        ModelRequest,
         ModelResponse,
         PendingApproval,
         ToolCall,
@@ -55,9 +54,8 @@ with workflow.unsafe.imports_passed_through():
     from durable_agents.contracts.context import ContextPolicy
     from durable_agents.runner.approvals import ApprovalDesk, InvalidDecision
     from durable_agents.runner.inbound import read_decision, read_signal
-    from durable_agents.runner.keys import model_call_key
     from durable_agents.runner.loop import AgentLoop
-    from durable_agents.runner.steps import call_model, load_agent
+    from durable_agents.runner.steps import load_agent
 
 SUMMARY_TASK_CHARS = 100
 """How much of a child's task its Web UI summary shows."""
@@ -89,24 +87,11 @@ class AgentSession:
         if isinstance(messages, str):
             messages = [UserMessage(text=messages)]
         loop.steps += 1
-        request = ModelRequest(
-            agent=self.spec.name,
-            model=self.spec.model,
-            system=self.spec.system_prompt,
-            messages=messages,
-            tools=self.spec.tools,
-            max_tokens=self.spec.max_tokens,
-            idempotency_key=model_call_key(loop.steps, loop.scope),
-            step=loop.steps,
-        )
-        response = await call_model(
-            request,
+        return await loop.model_activity(
+            loop.turn_request(self.spec, messages),
             activity_id=f"{loop.scope}:model-{loop.steps}",
             summary=f"{loop.scope} model step {loop.steps}",
         )
-        loop.usage = loop.usage.plus(response.usage)
-        loop.cost_usd += response.cost_usd
-        return response
 
     async def tool_call(self, call: ToolCall, index: int = 0) -> ToolOutcome:
         """One tool call under the agent's policy: denied and unknown tools are refused, gated

@@ -439,17 +439,9 @@ class AgentLoop:
             subagent_calls_granted=self.delegations.granted,
         )
         if self.worker.max_request_bytes is not None:
-            size = len(carried.model_dump_json().encode())
-            if size > self.worker.max_request_bytes:
-                self.status, self.phase = "failed", "finished"
-                raise ApplicationError(
-                    f"step {self.steps}: the state to continue as new with is {size:,} bytes, "
-                    f"more than the {self.worker.max_request_bytes:,} that fit in workflow history "
-                    "without payload offload; turn on external storage (PAYLOAD_STORE) or give "
-                    "the agent a context policy that truncates or summarizes",
-                    type="ConversationTooLarge",
-                    non_retryable=True,
-                )
+            self._check_fits(
+                "the state to continue as new with is", len(carried.model_dump_json().encode())
+            )
         workflow.logger.info(
             "continuing as new after %d steps (%d in this run, %d history events)",
             self.steps,
@@ -499,7 +491,7 @@ class AgentLoop:
         plan = plan_context(self.messages, spec.context, self.context, spec.model)
         while plan.needs_summary:
             self._set_phase("calling_model", f"step {self.steps}: summarizing older context")
-            summary = await self._model_activity(
+            summary = await self.model_activity(
                 summary_request(
                     plan.to_fold,
                     self.context,
@@ -520,7 +512,39 @@ class AgentLoop:
         self.messages, self.context = compact(self.messages, plan.state)
         return plan.send
 
-    async def _model_activity(
+    def _check_fits(self, what: str, size: int, *details: object) -> None:
+        """Without payload offload, fail the run (``ConversationTooLarge``) before a payload
+        over Temporal's limit would fail its workflow task forever."""
+        limit = self.worker.max_request_bytes
+        if limit is None or size <= limit:
+            return
+        self.status, self.phase = "failed", "finished"
+        raise ApplicationError(
+            f"step {self.steps}: {what} {size:,} bytes, more than the {limit:,} that fit in "
+            "workflow history without payload offload; turn on external storage (PAYLOAD_STORE) "
+            "or give the agent a context policy that truncates or summarizes",
+            *details,
+            type="ConversationTooLarge",
+            non_retryable=True,
+        )
+
+    def turn_request(self, spec: AgentSpec, messages: list[Message]) -> ModelRequest:
+        """The model request for this loop's current step: the agent's prompt, tools, limits
+        and output schema, with an idempotency key scoped like the loop."""
+        return ModelRequest(
+            agent=spec.name,
+            model=spec.model,
+            system=spec.system_prompt,
+            messages=messages,
+            tools=spec.tools,
+            max_tokens=spec.max_tokens,
+            idempotency_key=model_call_key(self.steps, self.scope),
+            step=self.steps,
+            output_schema=spec.output_schema,
+            output_name=spec.output_name,
+        )
+
+    async def model_activity(
         self, request: ModelRequest, activity_id: str, summary: str
     ) -> ModelResponse:
         response = await call_model(request, activity_id=activity_id, summary=summary)
@@ -531,31 +555,13 @@ class AgentLoop:
     async def _call_model(self, spec: AgentSpec) -> ModelResponse:
         messages = await self._context_for_call(spec)
         if self.worker.max_request_bytes is not None:
-            size = sum(message_bytes(m) for m in messages)
-            if size > self.worker.max_request_bytes:
-                self.status, self.phase = "failed", "finished"
-                raise ApplicationError(
-                    f"step {self.steps}: the conversation to send is about {size:,} bytes, "
-                    f"more than the {self.worker.max_request_bytes:,} that fit in workflow history "
-                    "without payload offload; turn on external storage (PAYLOAD_STORE) or give "
-                    "the agent a context policy that truncates or summarizes",
-                    self.result(error="conversation too large for history"),
-                    type="ConversationTooLarge",
-                    non_retryable=True,
-                )
-        return await self._model_activity(
-            ModelRequest(
-                agent=spec.name,
-                model=spec.model,
-                system=spec.system_prompt,
-                messages=messages,
-                tools=spec.tools,
-                max_tokens=spec.max_tokens,
-                idempotency_key=model_call_key(self.steps, self.scope),
-                step=self.steps,
-                output_schema=spec.output_schema,
-                output_name=spec.output_name,
-            ),
+            self._check_fits(
+                "the conversation to send is about",
+                sum(message_bytes(m) for m in messages),
+                self.result(error="conversation too large for history"),
+            )
+        return await self.model_activity(
+            self.turn_request(spec, messages),
             activity_id=self._ids("model", self.steps),
             summary=f"model step {self.steps}",
         )
