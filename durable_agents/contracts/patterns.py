@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -100,3 +100,162 @@ class RouterResult(BaseModel):
     workflow_id: str
     """The routed agent's child workflow."""
     cost_usd: float
+
+
+# -- PipelineWorkflow -----------------------------------------------------------------------
+
+
+class Stage(BaseModel):
+    agent: str = Field(min_length=1)
+    output_schema: dict[str, Any] | None = None
+    """A JSON object schema this stage's answer must match (validated at the edge, with the
+    agent's repairs); default: the agent's own ``output_type``, if any."""
+
+
+class PipelineInput(BaseModel):
+    """``PipelineWorkflow``'s input: each stage's (typed) output is the next stage's input."""
+
+    stages: list[Stage] = Field(min_length=1)
+    task: str = Field(min_length=1)
+
+
+class StageResult(BaseModel):
+    index: int
+    agent: str
+    workflow_id: str
+    status: BranchStatus = "not_started"
+    input: str = ""
+    """What this stage was given: the task, or the previous stage's output."""
+    output: str = ""
+    output_json: object = None
+    cost_usd: float = 0.0
+    error: str | None = None
+
+
+class PipelineResult(BaseModel):
+    """``PipelineWorkflow``'s result. ``status`` is ``completed``, or the status of the stage
+    that stopped the pipeline (``invalid_output`` when its answer failed the schema after its
+    repairs), named by ``failed_stage`` and ``error``."""
+
+    status: RunStatus
+    output: str
+    """The last stage's answer (or the stopping stage's partial one)."""
+    output_json: object = None
+    stages: list[StageResult]
+    failed_stage: int | None = None
+    cost_usd: float
+    error: str | None = None
+
+
+# -- SupervisorWorkflow ---------------------------------------------------------------------
+
+
+class SupervisorInput(BaseModel):
+    """``SupervisorWorkflow``'s input."""
+
+    supervisor: str = Field(min_length=1)
+    """The agent that decides each round (typed output, see ``RoutingDecision``)."""
+    workers: list[str] = Field(min_length=1)
+    task: str = Field(min_length=1)
+    max_rounds: int = Field(default=5, ge=1, le=100)
+    """Worker runs at most; then the supervisor is asked once more for its final answer."""
+
+
+class RoutingDecision(BaseModel):
+    """The supervisor's typed answer each round."""
+
+    action: Literal["delegate", "finish"]
+    worker: str | None = None
+    """With ``delegate``: one of the workers."""
+    task: str = ""
+    """With ``delegate``: the sub-task for the worker."""
+    answer: str = ""
+    """With ``finish``: the final answer."""
+    reason: str = ""
+
+
+class SupervisorRound(BaseModel):
+    round: int
+    decision: RoutingDecision
+    workflow_id: str | None = None
+    """The worker's child workflow (``None`` for the finishing round)."""
+    status: BranchStatus = "not_started"
+    output: str = ""
+    cost_usd: float = 0.0
+    """The supervisor's and the worker's cost this round."""
+    error: str | None = None
+
+
+class SupervisorResult(BaseModel):
+    """``SupervisorWorkflow``'s result: the final answer and every round's routing decision.
+    ``status`` is ``completed`` when the supervisor finished, ``max_steps`` when ``max_rounds``
+    ran out (the answer is then the supervisor's best after the last round)."""
+
+    status: RunStatus
+    output: str
+    rounds: list[SupervisorRound]
+    cost_usd: float
+    error: str | None = None
+
+
+# -- EvaluatorOptimizerWorkflow ---------------------------------------------------------------
+
+
+class Evaluation(BaseModel):
+    """An evaluator's verdict on one candidate: an evaluator agent's typed output, or what a
+    deterministic check (an activity) returns."""
+
+    score: float
+    accept: bool
+    feedback: str = ""
+
+
+class CheckRef(BaseModel):
+    check: str = Field(min_length=1)
+    """A deterministic check registered on the worker (``durable_agents.checks``)."""
+
+
+class EvaluatorOptimizerInput(BaseModel):
+    """``EvaluatorOptimizerWorkflow``'s input. ``evaluator`` is an agent name (typed output
+    ``Evaluation``) or ``{"check": name}`` for a check run as an activity."""
+
+    generator: str = Field(min_length=1)
+    evaluator: str | CheckRef
+    task: str = Field(min_length=1)
+    max_iterations: int = Field(default=3, ge=1, le=50)
+    accept_score: float | None = None
+    """When set, a candidate is accepted once its score reaches it (whatever ``accept`` says);
+    otherwise when the evaluator says ``accept``."""
+
+    @field_validator("evaluator", mode="before")
+    @classmethod
+    def _check_object(cls, value: object) -> object:
+        return CheckRef.model_validate(value) if isinstance(value, dict) else value
+
+
+class Iteration(BaseModel):
+    index: int
+    candidate: str
+    candidate_json: object = None
+    generator_workflow_id: str | None = None
+    evaluation: Evaluation | None = None
+    """``None`` when the generator or the evaluator failed this iteration (see ``error``)."""
+    accepted: bool = False
+    cost_usd: float = 0.0
+    error: str | None = None
+
+
+class EvaluatorOptimizerResult(BaseModel):
+    """``EvaluatorOptimizerWorkflow``'s result: the best-scoring candidate so far and every
+    iteration's score. ``status``: ``completed`` (a candidate was accepted) or ``max_steps``
+    (``max_iterations`` ran out: ``output`` is the best candidate, not an accepted one)."""
+
+    status: RunStatus
+    accepted: bool
+    output: str
+    output_json: object = None
+    best_iteration: int | None
+    best_score: float | None
+    iterations: list[Iteration]
+    cost_usd: float
+    error: str | None = None
