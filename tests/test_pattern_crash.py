@@ -23,13 +23,11 @@ from durable_agents.contracts import AgentStatusView
 from durable_agents.contracts.approvals import ApprovalSignal
 from durable_agents.contracts.patterns import ParallelResult
 from examples.finops import inventory
-from tests.test_crash_recovery import (
+from tests.worker_processes import (
     WorkerProcess,
     completed_model_calls,
     effects_in_flight,
     wait_for_poller,
-    worker_env,  # noqa: F401  (fixture)
-    workers,  # noqa: F401  (fixture)
 )
 
 pytestmark = pytest.mark.slow
