@@ -28,8 +28,9 @@ from durable_agents.runtime.devserver import find_temporal_cli
 from examples import AGENT_MODULES
 from tests.agents_for_tests import TEST_AGENTS, TEST_SCRIPTS
 
-pytest_plugins = ["tests.mcp_fixtures"]
-"""The MCP server fixtures (``inventory``, ``stdio_inventory``, ``http_inventory``)."""
+pytest_plugins = ["tests.mcp_fixtures", "tests.worker_processes"]
+"""The MCP server fixtures (``inventory``, ``stdio_inventory``, ``http_inventory``) and the worker
+process fixtures of the crash tests (``worker_env``, ``workers``)."""
 
 
 @pytest.fixture(scope="session")
