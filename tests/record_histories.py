@@ -16,6 +16,7 @@ import sys
 import tempfile
 import uuid
 from pathlib import Path
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
@@ -71,6 +72,39 @@ NAMED_BY_FILE = {"delegator_subagent"}
 USER_RUNS = {"review_workflow": ("ReviewWorkflow", ReviewInput(task="add"))}
 """Runs of user-style workflows (``tests/user_workflows.py``); their children are not saved."""
 
+ADD = {"agent": "test-adder", "task": "add"}
+NAP = {"agent": "test-sleeper", "task": "nap for ten minutes"}
+PATTERN_RUNS: dict[str, tuple[str, dict[str, Any]]] = {
+    "parallel_best_effort": (
+        "ParallelAgentsWorkflow",
+        {
+            "branches": [ADD, {"agent": "no-such-agent", "task": "x"}, NAP, ADD],
+            "policy": "best_effort",
+            "branch_timeout": 2,
+            "synthesizer": "test-adder",
+        },
+    ),
+    "parallel_quorum": (
+        "ParallelAgentsWorkflow",
+        {"branches": [NAP, ADD, ADD], "policy": {"quorum": 2}},
+    ),
+    "router_routed": (
+        "RouterWorkflow",
+        {"router": "test-router", "routes": {"math": "test-adder"}, "task": "add"},
+    ),
+}
+"""Runs of the pattern workflows (``workflows/``), id = file name; their children are not saved."""
+
+
+async def record_pattern_run(client: Client, task_queue: str, name: str) -> None:
+    workflow_type, workflow_input = PATTERN_RUNS[name]
+    handle = await client.start_workflow(
+        workflow_type, workflow_input, id=name, task_queue=task_queue
+    )
+    await handle.result()
+    (HISTORIES / f"{name}.json").write_text((await handle.fetch_history()).to_json())
+    print(f"{name}: completed")
+
 
 async def record_user_run(client: Client, task_queue: str, name: str) -> None:
     workflow_type, workflow_input = USER_RUNS[name]
@@ -95,6 +129,9 @@ async def record(client: Client, registry: AgentRegistry, names: list[str]) -> N
         for name in names:
             if name in USER_RUNS:
                 await record_user_run(client, task_queue, name)
+                continue
+            if name in PATTERN_RUNS:
+                await record_pattern_run(client, task_queue, name)
                 continue
             agent_input = RUNS[name]
             handle = await client.start_workflow(
@@ -139,7 +176,7 @@ async def main() -> None:
         search_attributes=[SearchAttributeKey.for_keyword("AgentStatus")],
     )
     async with env:
-        await record(env.client, registry, sys.argv[1:] or [*RUNS, *USER_RUNS])
+        await record(env.client, registry, sys.argv[1:] or [*RUNS, *USER_RUNS, *PATTERN_RUNS])
 
 
 if __name__ == "__main__":

@@ -9,8 +9,8 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from durable_agents.plugin import SHIPPED_WORKFLOWS
 from tests.user_workflows import HandLoopWorkflow, ReviewWorkflow
-from workflows.agent import AgentWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
@@ -30,16 +30,19 @@ def test_histories_are_committed() -> None:
         "review_workflow",  # a user-written workflow: two agents inline, one as a child
         "delegator_subagent",
         "typed_repaired",
+        "parallel_best_effort",  # the patterns: a failed, a timed-out branch, a synthesizer
+        "parallel_quorum",  # branches cancelled once the quorum is reached
+        "router_routed",
     } <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_replay(path: Path) -> None:
-    """The current code (AgentWorkflow, the user-style workflows) makes the same decisions as
-    the recorded run."""
+    """The current code (AgentWorkflow, the pattern workflows, the user-style workflows) makes
+    the same decisions as the recorded run."""
     history = WorkflowHistory.from_json(path.stem, path.read_text())
     replayer = Replayer(
-        workflows=[AgentWorkflow, ReviewWorkflow, HandLoopWorkflow],
+        workflows=[*SHIPPED_WORKFLOWS, ReviewWorkflow, HandLoopWorkflow],
         data_converter=pydantic_data_converter,
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
