@@ -2,6 +2,8 @@
 
     python starter.py run finops "Why did the cloud bill spike?"   start and follow to the result
     python starter.py start finops "..."                            start, print the workflow id
+    python starter.py run parallel '{"branches": [...]}'            a pattern, followed (tree)
+    python starter.py patterns                                      the patterns and examples
     python starter.py status WORKFLOW_ID                            the ``status`` query
     python starter.py result WORKFLOW_ID                            wait for and print the result
     python starter.py cancel WORKFLOW_ID                            request cancellation
@@ -28,6 +30,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+from pydantic import BaseModel
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
@@ -40,12 +43,13 @@ from temporalio.client import (
 from temporalio.service import RPCError
 
 from durable_agents.agents import UnknownAgentError, default_registry
+from durable_agents.cli import patterns
+from durable_agents.cli.follow import RunFollower
 from durable_agents.contracts import (
     AgentInput,
     AgentResult,
     AgentStatusView,
     PendingApproval,
-    ToolCallRecord,
 )
 from durable_agents.contracts.approvals import DecideRequest, DecideResult
 from durable_agents.runtime.client import (
@@ -56,9 +60,6 @@ from durable_agents.runtime.client import (
 )
 from durable_agents.runtime.settings import TemporalSettings
 from examples import AGENT_MODULES
-
-FOLLOW_POLL_SECONDS = 0.3
-TERMINAL = ("completed", "max_steps", "cancelled", "failed")
 
 
 class CliError(Exception):
@@ -132,23 +133,6 @@ def check_agent(name: str) -> None:
         raise CliError(str(err)) from None
 
 
-def describe_call(call: ToolCallRecord) -> str:
-    mark = "error" if call.is_error else "ok"
-    preview = call.result_preview.replace("\n", " ")
-    if len(preview) > 160:
-        preview = preview[:157] + "..."
-    return f"    -> {call.name}({call.arguments})\n       [{mark}] {preview}"
-
-
-def describe_approval(approval: PendingApproval) -> str:
-    deadline = f"{approval.deadline:%Y-%m-%d %H:%M} UTC" if approval.deadline else "none"
-    return (
-        f"  approval {approval.id} needed: {approval.tool}({json.dumps(approval.arguments)})\n"
-        f"    why: {approval.reason}; deadline: {deadline}"
-        + ("; escalated" if approval.escalated else "")
-    )
-
-
 async def decide(handle: WorkflowHandle[Any, Any], request: DecideRequest) -> DecideResult:
     try:
         result: DecideResult = await handle.execute_update(
@@ -214,44 +198,18 @@ async def handle_approval(
 
 
 async def follow(
-    handle: WorkflowHandle[Any, Any], quiet: bool, approve_as: str | None = None
+    client: Client, handle: WorkflowHandle[Any, Any], quiet: bool, approve_as: str | None = None
 ) -> None:
-    """Print each step as it happens, by polling the ``status`` query."""
-    printed_step = 0
-    printed_calls: set[tuple[int, str]] = set()
-    seen_approvals: set[str] = set()
-    while True:
-        try:
-            view = await handle.query("status", result_type=AgentStatusView)
-        except RPCError:
-            view = None  # the first workflow task has not run yet
-        if view is not None and not quiet:
-            for step in view.recent_steps:
-                if step.step > printed_step:
-                    printed_step = step.step
-                    print(f"step {step.step}/{view.max_steps}")
-                    if step.text:
-                        print("  model: " + step.text.strip().replace("\n", "\n         "))
-                for call in step.tool_calls:
-                    if call.result_preview and (step.step, call.call_id) not in printed_calls:
-                        printed_calls.add((step.step, call.call_id))
-                        print(describe_call(call))
-        if view is not None:
-            for approval in view.pending_approvals:
-                if approval.id not in seen_approvals:
-                    seen_approvals.add(approval.id)
-                    if not quiet:
-                        print(describe_approval(approval))
-                    await handle_approval(handle, approval, approve_as, quiet)
-        if view is not None and view.status in TERMINAL:
-            return
-        description = await handle.describe()
-        if description.status is not None and description.status.name != "RUNNING":
-            return
-        await asyncio.sleep(FOLLOW_POLL_SECONDS)
+    """Print each step of the run and of every workflow under it as it happens."""
+
+    async def on_approval(owner: WorkflowHandle[Any, Any], approval: PendingApproval) -> None:
+        await handle_approval(owner, approval, approve_as, quiet)
+
+    out = sys.stderr if quiet else sys.stdout
+    await RunFollower(client, out=out, on_approval=on_approval, steps=not quiet).follow(handle)
 
 
-async def wait_result(handle: WorkflowHandle[Any, Any]) -> tuple[AgentResult | None, str | None]:
+async def wait_result(handle: WorkflowHandle[Any, Any]) -> tuple[Any, str | None]:
     try:
         return await handle.result(), None
     except WorkflowFailureError as err:
@@ -284,26 +242,54 @@ def result_text(result: AgentResult, url: str | None, cli: str | None = None) ->
     return "\n".join(lines)
 
 
+def run_request(args: argparse.Namespace) -> tuple[str, BaseModel, type[BaseModel], str, str]:
+    """What ``run``/``start`` starts: (workflow type, input, result type, summary, details).
+
+    ``NAME`` is an agent (the task is text) or a pattern (``parallel``, ``PipelineWorkflow``...;
+    the task is its input as JSON), checked here so mistakes are clear errors, not failed runs.
+    """
+    pattern = patterns.find(args.agent)
+    if pattern is None:
+        check_agent(args.agent)
+        agent_input = AgentInput(
+            agent=args.agent, task=args.task, model=args.model, max_steps=args.max_steps
+        )
+        return ("AgentWorkflow", agent_input, AgentResult, *start_metadata(agent_input))
+    try:
+        value = pattern.parse(args.task)
+    except ValueError as err:
+        raise CliError(f"{err}\nexample: {json.dumps(pattern.example)}") from None
+    for agent in pattern.agents(value):
+        check_agent(agent)
+    return (pattern.workflow_type, value, pattern.result_model, *patterns.summary(pattern, value))
+
+
+def any_result_text(result: BaseModel, url: str | None, cli: str | None) -> str:
+    if isinstance(result, AgentResult):
+        return result_text(result, url, cli)
+    text = patterns.result_text(result.model_dump(mode="json"))
+    return text + (f"\n\nWeb UI: {url}" if url else "") + (f"\nTemporal CLI: {cli}" if cli else "")
+
+
 async def cmd_run(args: argparse.Namespace, settings: TemporalSettings) -> int:
-    check_agent(args.agent)
+    workflow_type, workflow_input, result_type, summary, details = run_request(args)
     client = await connect(settings)
-    workflow_id = args.id or f"{args.agent}-{uuid.uuid4().hex[:8]}"
-    agent_input = AgentInput(
-        agent=args.agent, task=args.task, model=args.model, max_steps=args.max_steps
-    )
+    pattern = patterns.find(args.agent)
+    name = pattern.name if pattern else args.agent
+    workflow_id = args.id or f"{name}-{uuid.uuid4().hex[:8]}"
     async with hosted_worker(client, settings, args):
-        summary, details = start_metadata(agent_input)
         handle = await client.start_workflow(
-            "AgentWorkflow", agent_input, id=workflow_id, task_queue=settings.task_queue,
-            result_type=AgentResult, static_summary=summary, static_details=details,
+            workflow_type, workflow_input, id=workflow_id, task_queue=settings.task_queue,
+            result_type=result_type, static_summary=summary, static_details=details,
         )  # fmt: skip
         url = settings.workflow_url(workflow_id, handle.result_run_id)
         if not args.json:
-            print(f"Started {workflow_id} ({args.agent}); follow it in the Web UI: {url}")
+            where = f"; follow it in the Web UI: {url}" if url else ""
+            print(f"Started {workflow_id} ({name}){where}")
         if not args.start_only:
             # The id, not this run: after continue-as-new the latest run answers.
-            latest = client.get_workflow_handle(workflow_id, result_type=AgentResult)
-            await follow(latest, quiet=args.json, approve_as=args.approve_as)
+            latest = client.get_workflow_handle(workflow_id, result_type=result_type)
+            await follow(client, latest, quiet=args.json, approve_as=args.approve_as)
             result, error = await wait_result(handle)
         else:
             result, error = None, None
@@ -317,7 +303,7 @@ async def cmd_run(args: argparse.Namespace, settings: TemporalSettings) -> int:
     emit(
         args.json,
         {**data, **result.model_dump(mode="json")},
-        result_text(result, url, codec_line(settings)),
+        any_result_text(result, url, codec_line(settings)),
     )
     return 0
 
@@ -338,13 +324,16 @@ async def cmd_status(args: argparse.Namespace, settings: TemporalSettings) -> in
 
 async def cmd_result(args: argparse.Namespace, settings: TemporalSettings) -> int:
     client = await connect(settings)
-    handle = client.get_workflow_handle(args.workflow_id, result_type=AgentResult)
+    description = await client.get_workflow_handle(args.workflow_id).describe()
+    pattern = patterns.find(description.workflow_type)
+    result_type = pattern.result_model if pattern else AgentResult
+    handle = client.get_workflow_handle(args.workflow_id, result_type=result_type)
     result, error = await wait_result(handle)
     url = settings.workflow_url(args.workflow_id)
     if result is None:
         emit(args.json, {"status": "failed", "error": error}, f"failed: {error}")
         return 1
-    emit(args.json, result.model_dump(mode="json"), result_text(result, url))
+    emit(args.json, result.model_dump(mode="json"), any_result_text(result, url, None))
     return 0
 
 
@@ -426,6 +415,30 @@ async def cmd_agents(args: argparse.Namespace, settings: TemporalSettings) -> in
     return 0
 
 
+async def cmd_patterns(args: argparse.Namespace, settings: TemporalSettings) -> int:
+    data = [
+        {
+            "name": p.name,
+            "workflow_type": p.workflow_type,
+            "description": p.description,
+            "input_schema": p.input_model.model_json_schema(),
+            "example": p.example,
+        }
+        for p in patterns.PATTERNS
+    ]
+    blocks = []
+    for p in patterns.PATTERNS:
+        example = json.dumps(p.example)
+        blocks.append(
+            f"{p.name} ({p.workflow_type})\n  {p.description}\n"
+            f"  python starter.py run {p.name} '{example}'\n"
+            f"  temporal workflow start --type {p.workflow_type} --task-queue "
+            f"{settings.task_queue} --input '{example}'"
+        )
+    emit(args.json, data, "\n\n".join(blocks))
+    return 0
+
+
 async def cmd_server(args: argparse.Namespace, settings: TemporalSettings) -> int:
     if not settings.embedded:
         raise CliError(
@@ -464,9 +477,12 @@ def parser() -> argparse.ArgumentParser:
         return p
 
     for name, start_only in (("run", False), ("start", True)):
-        p = command(name, "start an agent" + ("" if start_only else " and follow it to the end"))
-        p.add_argument("agent")
-        p.add_argument("task")
+        p = command(
+            name,
+            "start an agent or a pattern" + ("" if start_only else " and follow it to the end"),
+        )
+        p.add_argument("agent", help="an agent, or a pattern (see `patterns`)")
+        p.add_argument("task", help="the task; for a pattern, its input as JSON")
         p.add_argument(
             "--model", help="provider:model, e.g. scripted or anthropic:claude-sonnet-4-5"
         )
@@ -504,6 +520,9 @@ def parser() -> argparse.ArgumentParser:
             p.add_argument("--reason", required=True, help="what the model is told")
         p.set_defaults(handler=cmd_decide, decision=decision)
     command("agents", "list the agents").set_defaults(handler=cmd_agents)
+    command("patterns", "list the multi-agent patterns, with examples").set_defaults(
+        handler=cmd_patterns
+    )
     p = command("server", "manage the embedded Temporal dev server")
     p.add_argument("action", choices=["start", "stop", "status"])
     p.set_defaults(handler=cmd_server)

@@ -1,11 +1,12 @@
 """``AgentsPlugin``: everything a worker needs to run agents, for any client, worker or replayer.
 
 One Temporal ``SimplePlugin`` contributes the library's activities (``load_agent``,
-``call_model``, ``run_tool``, ``list_mcp_tools``, ``call_mcp_tool``, ``notify_escalation``), the
-shipped workflows (``AgentWorkflow``, which runs also serve as children, and
-``ParallelAgentsWorkflow``, ``RouterWorkflow``), the data converter (pydantic, storage hints,
-encryption and payload storage from the environment) and the failure types. A user's own
-workflows (``AgentHost``) need only this plugin next to them::
+``call_model``, ``run_tool``, ``list_mcp_tools``, ``call_mcp_tool``, ``notify_escalation``,
+``run_check``), the shipped workflows (``AgentWorkflow``, which runs also serve as children, and
+``ParallelAgentsWorkflow``, ``RouterWorkflow``, ``PipelineWorkflow``, ``SupervisorWorkflow``,
+``EvaluatorOptimizerWorkflow``), the data converter (pydantic, storage hints, encryption and
+payload storage from the environment) and the failure types. A user's own workflows
+(``AgentHost``) need only this plugin next to them::
 
     plugin = AgentsPlugin(registry=my_registry)
     client = await Client.connect("localhost:7233", plugins=[plugin])
@@ -24,6 +25,7 @@ from temporalio.converter import DataConverter
 from temporalio.plugin import SimplePlugin
 
 from activities.agent_catalog import AgentCatalogActivities
+from activities.checks import CheckActivities
 from activities.model import ModelActivities
 from activities.notifications import NotificationActivities
 from activities.providers.base import ModelProvider
@@ -33,8 +35,21 @@ from durable_agents.effects import EffectLedger, ledger_from_env
 from durable_agents.mcp_tools import McpActivities, McpServer, servers_from_env
 from durable_agents.runtime.converter import data_converter_from_env
 from workflows.agent import AgentWorkflow
+from workflows.evaluator_optimizer import EvaluatorOptimizerWorkflow
 from workflows.parallel import ParallelAgentsWorkflow
+from workflows.pipeline import PipelineWorkflow
 from workflows.router import RouterWorkflow
+from workflows.supervisor import SupervisorWorkflow
+
+SHIPPED_WORKFLOWS = (
+    AgentWorkflow,
+    ParallelAgentsWorkflow,
+    RouterWorkflow,
+    PipelineWorkflow,
+    SupervisorWorkflow,
+    EvaluatorOptimizerWorkflow,
+)
+"""The workflows every worker with this plugin serves (and every replayer needs)."""
 
 MAX_INLINE_REQUEST_BYTES = 1_500_000
 """Largest model request a run may send when payloads stay in history (2 MB server limit, with
@@ -85,10 +100,11 @@ class AgentsPlugin(SimplePlugin):
                 catalog.load_agent,
                 ModelActivities(providers).call_model,
                 ToolActivities(registry, ledger).run_tool,
+                CheckActivities(registry).run_check,
                 mcp.list_mcp_tools,
                 mcp.call_mcp_tool,
                 NotificationActivities().notify_escalation,
             ],
-            workflows=[AgentWorkflow, ParallelAgentsWorkflow, RouterWorkflow],
+            workflows=list(SHIPPED_WORKFLOWS),
             workflow_failure_exception_types=[pydantic.ValidationError],
         )

@@ -3,5 +3,10 @@
 ``triage`` (typed output) and ``BillReview`` (``bill_review.py``), a workflow written on the
 library's API as a user would."""
 
-AGENT_MODULES: tuple[str, ...] = ("examples.finops.agent", "examples.soak", "examples.triage")
+AGENT_MODULES: tuple[str, ...] = (
+    "examples.finops.agent",
+    "examples.soak",
+    "examples.triage",
+    "examples.team",
+)
 """Modules whose ``Agent`` definitions this repository's worker and starter serve by default."""

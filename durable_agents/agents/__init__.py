@@ -5,6 +5,11 @@ Scripts for the offline ``scripted`` model are not part of a definition: they li
 """
 
 from durable_agents.agents._definition import Agent
-from durable_agents.agents._registry import AgentRegistry, UnknownAgentError, default_registry
+from durable_agents.agents._registry import (
+    AgentRegistry,
+    UnknownAgentError,
+    UnknownCheckError,
+    default_registry,
+)
 
-__all__ = ["Agent", "AgentRegistry", "UnknownAgentError", "default_registry"]
+__all__ = ["Agent", "AgentRegistry", "UnknownAgentError", "UnknownCheckError", "default_registry"]

@@ -4,6 +4,7 @@ Every ``Agent`` found at the top level of a module the application names, or of 
 in the comma-separated ``DURABLE_AGENTS_MODULES`` environment variable, is registered. Every
 ``ScriptBook`` (``durable_agents.testing``) at the top level of those modules is merged into the
 registry's ``scripts``, so a module brings its agents' offline scripts along with the agents.
+Every ``Check`` (``durable_agents.checks``) at the top level is registered as a check.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ import os
 import sys
 from collections.abc import Iterable, Mapping
 from functools import cache
+from types import MappingProxyType
 from typing import TYPE_CHECKING, TypeGuard
 
 from durable_agents.agents._definition import Agent
+from durable_agents.checks import Check
 
 if TYPE_CHECKING:
     from durable_agents.testing import Script, ScriptBook
@@ -28,16 +31,30 @@ class UnknownAgentError(LookupError):
         super().__init__(f"unknown agent {name!r}; known agents: {', '.join(self.known)}")
 
 
+class UnknownCheckError(LookupError):
+    def __init__(self, name: str, known: Iterable[str]) -> None:
+        self.name = name
+        self.known = sorted(known)
+        super().__init__(f"unknown check {name!r}; known checks: {', '.join(self.known) or 'none'}")
+
+
 class AgentRegistry:
     def __init__(
-        self, agents: Iterable[Agent] = (), scripts: Mapping[str, Script] | None = None
+        self,
+        agents: Iterable[Agent] = (),
+        scripts: Mapping[str, Script] | None = None,
+        checks: Iterable[Check] = (),
     ) -> None:
-        """``agents`` to serve, and ``scripts`` (agent name -> script, e.g. a ``ScriptBook``)
-        for the offline ``scripted`` model, copied into this registry's ``scripts``."""
+        """``agents`` to serve, ``scripts`` (agent name -> script, e.g. a ``ScriptBook``) for
+        the offline ``scripted`` model, copied into this registry's ``scripts``, and the
+        deterministic ``checks`` its ``run_check`` activity runs."""
         self._agents: dict[str, Agent] = {}
+        self._checks: dict[str, Check] = {}
         self._scripts: ScriptBook | None = None
         for agent in agents:
             self.register(agent)
+        for check in checks:
+            self.register_check(check)
         if scripts:
             self.scripts.update(scripts)
 
@@ -46,6 +63,26 @@ class AgentRegistry:
             raise ValueError(f"two agents are named {agent.name!r}")
         self._agents[agent.name] = agent
         return agent
+
+    def register_check(self, check: Check, *, replace: bool = False) -> Check:
+        current = self._checks.get(check.name)
+        if current is not None and current is not check and not replace:
+            raise ValueError(
+                f"two checks are named {check.name!r}: {_where(current)} and {_where(check)}"
+            )
+        self._checks[check.name] = check
+        return check
+
+    @property
+    def checks(self) -> Mapping[str, Check]:
+        """The deterministic checks served, by name (read-only: add with ``register_check``)."""
+        return MappingProxyType(self._checks)
+
+    def get_check(self, name: str) -> Check:
+        try:
+            return self._checks[name]
+        except KeyError:
+            raise UnknownCheckError(name, self._checks) from None
 
     @property
     def scripts(self) -> ScriptBook:
@@ -71,8 +108,9 @@ class AgentRegistry:
         return sorted(self._agents.values(), key=lambda a: (a.order, a.name))
 
     def copy(self) -> AgentRegistry:
-        """The same agents and a copy of the scripts, to add to without changing this one."""
-        return AgentRegistry(self._agents.values(), self._scripts)
+        """The same agents and checks and a copy of the scripts, to add to without changing
+        this one."""
+        return AgentRegistry(self._agents.values(), self._scripts, self._checks.values())
 
     def discover(self, module_names: Iterable[str]) -> None:
         for module_name in module_names:
@@ -80,8 +118,16 @@ class AgentRegistry:
             for value in vars(module).values():
                 if isinstance(value, Agent):
                     self.register(value)
+                elif isinstance(value, Check):
+                    self.register_check(value)
                 elif _is_script_book(value):
                     self.scripts.update(value)
+
+
+def _where(check: Check) -> str:
+    function = check.function
+    module = getattr(function, "__module__", "?")
+    return f"{module}.{getattr(function, '__qualname__', repr(function))}"
 
 
 def _is_script_book(value: object) -> TypeGuard[ScriptBook]:

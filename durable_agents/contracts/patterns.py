@@ -215,6 +215,22 @@ class CheckRef(BaseModel):
     """A deterministic check registered on the worker (``durable_agents.checks``)."""
 
 
+class CheckInput(BaseModel):
+    """What a deterministic check (``durable_agents.checks``) is given: one candidate to judge.
+    Also the ``run_check`` activity's input."""
+
+    check: str = Field(min_length=1)
+    """The check's registered name."""
+    candidate: str
+    """The generator's answer, as text."""
+    candidate_json: object = None
+    """The generator's typed answer (a JSON object), when it has an output type."""
+    task: str
+    """The task the candidate answers."""
+    iteration: int = Field(ge=1)
+    """Which iteration of the loop produced the candidate (1 for the first)."""
+
+
 class EvaluatorOptimizerInput(BaseModel):
     """``EvaluatorOptimizerWorkflow``'s input. ``evaluator`` is an agent name (typed output
     ``Evaluation``) or ``{"check": name}`` for a check run as an activity."""
@@ -238,6 +254,8 @@ class Iteration(BaseModel):
     candidate: str
     candidate_json: object = None
     generator_workflow_id: str | None = None
+    evaluator_workflow_id: str | None = None
+    """The evaluator agent's child workflow (``None`` with a check, or when not evaluated)."""
     evaluation: Evaluation | None = None
     """``None`` when the generator or the evaluator failed this iteration (see ``error``)."""
     accepted: bool = False
