@@ -14,7 +14,15 @@ import json
 import time
 from typing import Any
 
-from bench import RESULTS, approval_latency, fanout, history_growth, resume, throughput
+from bench import (
+    RESULTS,
+    approval_latency,
+    fanout,
+    history_growth,
+    pattern_fanout,
+    resume,
+    throughput,
+)
 
 
 async def main(quick: bool) -> dict[str, Any]:
@@ -25,6 +33,9 @@ async def main(quick: bool) -> dict[str, Any]:
         steps=5 if quick else 10, levels=levels, rounds=1 if quick else 2
     )
     summary["fanout"] = await fanout.main(agents=100 if quick else 1_000, steps=3, latency=1.0)
+    summary["pattern_fanout"] = await pattern_fanout.main(
+        rounds=1 if quick else 3, latency=0.5, wide=20 if quick else 100
+    )
     summary["history_growth"] = await history_growth.main(steps=10 if quick else 20)
     summary["resume"] = await resume.main([10] if quick else [10, 100, 300])
     summary["approval_latency"] = await approval_latency.main(runs=6 if quick else 20)
@@ -50,6 +61,12 @@ async def main(quick: bool) -> dict[str, Any]:
     print(
         f"{f['agents']} agents, {f['steps']} model calls of {f['model_latency_s']} s: "
         f"wall {f['wall_s']:.1f} s vs ideal {f['ideal_s']:.1f} s ({f['wall_over_ideal']:.2f}x)"
+    )
+    p = summary["pattern_fanout"]
+    print(
+        f"ParallelAgentsWorkflow: 4 branches {p['four_branches_s']:.2f} s vs slowest alone "
+        f"{p['slowest_alone_s']:.2f} s ({p['four_over_alone']:.2f}x); {p['wide_branches']} "
+        f"branches {p['wide_s']:.2f} s ({p['wide_over_alone']:.2f}x)"
     )
     growth = summary["history_growth"]
     print(
