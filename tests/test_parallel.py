@@ -124,3 +124,39 @@ async def test_cancelling_the_fan_out_cancels_its_branches(
         for child in children:
             result = await client.get_workflow_handle(child, result_type=AgentResult).result()
             assert result.status == "cancelled"
+
+
+async def test_an_approval_two_levels_down_is_decided_from_the_top(
+    client: Client, task_queue: str, registry: AgentRegistry
+) -> None:
+    """A user workflow runs a fan-out as its child; a branch's gated transfer shows in the
+    top workflow's ``status`` (passed up through the fan-out) and is approved there with the
+    validated ``decide`` update, forwarded down two levels to the branch."""
+    from durable_agents.contracts import AgentStatusView
+    from durable_agents.contracts.approvals import DecideRequest, DecideResult
+    from tests.user_workflows import NestedFanOutWorkflow
+
+    workflow_id = f"nested-{uuid.uuid4()}"
+    async with running_worker(client, task_queue, registry, workflows=[NestedFanOutWorkflow]):
+        handle = await client.start_workflow(
+            "NestedFanOutWorkflow", "pay", id=workflow_id, task_queue=task_queue,
+            result_type=ParallelResult,
+        )  # fmt: skip
+        async with asyncio.timeout(60):
+            while not (
+                view := await handle.query("status", result_type=AgentStatusView)
+            ).pending_approvals:
+                await asyncio.sleep(0.1)
+        [approval] = view.pending_approvals
+        assert approval.id.startswith("fan-out/branch-0-test-gatekeeper/apr-")
+        assert approval.workflow_id == f"{workflow_id}/fan-out" and approval.tool == "transfer"
+        decided = await handle.execute_update(
+            "decide",
+            DecideRequest(approval_id=approval.id, approver="alice", decision="approve"),
+            result_type=DecideResult,
+        )
+        assert decided.tool == "transfer"
+        result = await handle.result()
+    assert result.status == "completed" and result.succeeded == 2
+    branch = client.get_workflow_handle(result.branches[0].workflow_id, result_type=AgentResult)
+    assert [a.approver for a in (await branch.result()).approvals] == ["alice"]

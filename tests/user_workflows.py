@@ -2,7 +2,8 @@
 
 ``ReviewWorkflow`` runs three agents inline (one with typed output, one gated by a human
 approval) and one as a child workflow, the way the README shows; ``HandLoopWorkflow`` writes its
-own loop from the single steps (model call, tool call under policy, approval request).
+own loop from the single steps (model call, tool call under policy, approval request);
+``NestedFanOutWorkflow`` runs a pattern (``ParallelAgentsWorkflow``) as its child.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pydantic import BaseModel
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from durable_agents.contracts.patterns import Branch, ParallelInput, ParallelResult
     from durable_agents.runner.host import AgentHost
     from tests.composition_agents import Verdict
 
@@ -67,3 +69,23 @@ class HandLoopWorkflow(AgentHost):
             decision=decision.decision,
             steps=2,
         )
+
+
+@workflow.defn(name="NestedFanOutWorkflow")
+class NestedFanOutWorkflow(AgentHost):
+    """A fan-out of a gated transfer and an adder, as a child of this workflow."""
+
+    @workflow.run
+    async def run(self, task: str) -> ParallelResult:
+        result: ParallelResult = await workflow.execute_child_workflow(
+            "ParallelAgentsWorkflow",
+            ParallelInput(
+                branches=[
+                    Branch(agent="test-gatekeeper", task=task),
+                    Branch(agent="test-adder", task="add"),
+                ]
+            ),
+            id=f"{workflow.info().workflow_id}/fan-out",
+            result_type=ParallelResult,
+        )
+        return result

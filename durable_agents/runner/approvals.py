@@ -7,6 +7,7 @@ is logged and ignored. Neither can harm the run.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from temporalio import workflow
@@ -18,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from durable_agents.contracts.approvals import (
         ApprovalRecord,
         ApprovalSettings,
+        ChildApprovals,
         DecideRequest,
         DecideResult,
     )
@@ -55,6 +57,25 @@ class ApprovalDesk:
             for approval in pending:
                 shown[f"{label}/{approval.id}"] = (workflow_id, approval)
         return shown
+
+    def report_to_parent(self) -> None:
+        """Tell the parent workflow, if any, every approval waiting in this workflow and below
+        it: its own agents' and, under the ids it shows them by, its children's. The parent
+        (an ``AgentHost``) shows them in its ``status`` and forwards decisions made by its id;
+        a parent that is itself a child passes them on up (``AgentHost.child_approvals``)."""
+        info = workflow.info()
+        if info.parent is None:
+            return
+        shown = [
+            approval.model_copy(update={"id": shown_id})
+            for shown_id, (_, approval) in self.child_approvals(info.workflow_id).items()
+        ]
+        report = ChildApprovals(
+            workflow_id=info.workflow_id,
+            pending=[a.model_dump(mode="json") for a in [*self.pending.values(), *shown]],
+        )
+        handle = workflow.get_external_workflow_handle(info.parent.workflow_id)
+        asyncio.create_task(handle.signal("agent_child_approvals", report))  # noqa: RUF006
 
     def open(self, approval: PendingApproval) -> None:
         self.pending[approval.id] = approval

@@ -372,6 +372,8 @@ class AgentHost:
             workflow.logger.warning("ignored agent_child_approvals signal: %s", err)
             return
         self.agents.desk.child_report(report.workflow_id, pending)
+        if workflow.patched("relay-child-approvals"):
+            self.agents.desk.report_to_parent()  # a pattern inside a workflow: pass them up
 
     @workflow.update(name="decide")
     def decide(self, raw: object = None) -> DecideResult:

@@ -49,7 +49,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from durable_agents.contracts.agent_io import CarriedRun, ResumeStep, WorkerSettings
     from durable_agents.contracts.approvals import (
-        ChildApprovals,
         DecideRequest,
         EscalationNotice,
         PolicyRecord,
@@ -775,22 +774,10 @@ class AgentLoop:
     def _until(deadline: datetime | None) -> timedelta:
         return deadline - workflow.now() if deadline is not None else timedelta(0)
 
-    def _report_approvals_to_parent(self) -> None:
-        """A child run (a sub-agent, or an agent a workflow runs with ``child=True``) tells its
-        parent which approvals it waits for, so the parent's ``status`` shows them and the parent
-        forwards decisions made by its id. (A parent without ``AgentHost`` ignores the signal.)"""
-        parent = workflow.info().parent
-        if parent is None:
-            return
-        report = ChildApprovals(
-            workflow_id=workflow.info().workflow_id,
-            pending=[a.model_dump(mode="json") for a in self._pending()],
-        )
-        handle = workflow.get_external_workflow_handle(parent.workflow_id)
-        asyncio.create_task(handle.signal("agent_child_approvals", report))  # noqa: RUF006
-
     def _show_approvals(self) -> None:
-        self._report_approvals_to_parent()
+        # A child run (a sub-agent, or an agent a workflow runs with ``child=True``) tells its
+        # parent, so the parent's ``status`` shows the approvals and forwards decisions.
+        self.desk.report_to_parent()
         pending = self._pending()
         if pending:
             self._set_phase(
