@@ -158,7 +158,7 @@ async def test_cancelling_the_supervisor_cancels_its_worker(
         result = await handle.result()
         child = await client.get_workflow_handle(child_id, result_type=AgentResult).result()
     assert child.status == "cancelled"
-    assert result.status == "cancelled" and result.error == "cancelled in round 1"
+    assert result.status == "cancelled" and result.error == "cancelled after round 1"
     assert [(r.round, r.status) for r in result.rounds] == [(1, "cancelled")]
 
 

@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
 from typing import Any
 
 import pydantic
 from temporalio import workflow
-from temporalio.exceptions import ChildWorkflowError
+from temporalio.exceptions import ChildWorkflowError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from durable_agents.contracts import AgentResult
@@ -41,11 +42,14 @@ with workflow.unsafe.imports_passed_through():
         PipelineResult,
         StageResult,
     )
-    from durable_agents.runner.host import AgentHost
+    from durable_agents.runner.host import AgentHost, AgentRunner
     from durable_agents.runner.steps import failure_message
 
 EXCERPT_CHARS = 200
 """How much of an answer an error quotes."""
+
+CANCEL_RETRY = timedelta(seconds=1)
+"""How long to wait before asking again to cancel a child the server did not know yet."""
 
 
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
@@ -63,7 +67,43 @@ def why_not_completed(result: AgentResult) -> str:
         )
     if result.status == "max_steps":
         return f"it ran out of steps after {result.steps}"
-    return result.error or ("cancelled" if result.status == "cancelled" else result.status)
+    if result.status == "cancelled":
+        return f"cancelled after {result.steps} steps"
+    return result.error or result.status
+
+
+async def run_child(
+    agents: AgentRunner,
+    agent: str,
+    task: str,
+    *,
+    label: str,
+    output_schema: dict[str, Any] | None = None,
+) -> AgentResult:
+    """``agents.run(agent, task, child=True, ...)``, cancelled with this workflow: the child is
+    asked to cancel and waited for, so it ends ``cancelled`` with its partial answer, returned
+    here like any other result.
+
+    Why not just await ``agents.run``: a workflow cancellation that arrives while the child is
+    still starting (in the same activation as its start) makes the SDK re-raise at once, and
+    the workflow would close with the child running, which the parent-close policy then
+    terminates. So the run is a task this workflow's cancellation does not reach; the child is
+    cancelled by id instead (asked again until the server knows it).
+    """
+    running = asyncio.create_task(
+        agents.run(agent, task, child=True, output_schema=output_schema, label=label)
+    )
+    try:
+        await workflow.wait_condition(running.done)
+    except asyncio.CancelledError:
+        child = workflow.get_external_workflow_handle(f"{workflow.info().workflow_id}/{label}")
+        while not running.done():
+            try:
+                await child.cancel()
+                break
+            except FailureError:  # not started yet, or already closed: look again
+                await workflow.wait_condition(running.done, timeout=CANCEL_RETRY)
+    return await running
 
 
 def hand_off(task: str, previous: StageResult) -> str:
@@ -116,19 +156,16 @@ class PipelineWorkflow(AgentHost):
             return "cancelled"
         stage.status = "running"
         try:
-            result = await self.agents.run(
+            result = await run_child(
+                self.agents,
                 stage.agent,
                 stage.input,
-                child=True,
-                output_schema=schema,
                 label=f"stage-{stage.index}-{stage.agent}",
+                output_schema=schema,
             )
         except ChildWorkflowError as err:  # the child failed: its failure says why
             stage.status, stage.error = "failed", f"{where} failed: {failure_message(err)}"
             return "failed"
-        except asyncio.CancelledError:  # the pipeline was cancelled while the child started
-            stage.status, stage.error = "cancelled", f"{where} cancelled before it started"
-            return "cancelled"
         stage.status, stage.cost_usd = result.status, result.cost_usd
         stage.output, stage.output_json = result.output, result.output_json
         if result.status != "completed":

@@ -20,7 +20,6 @@ worker running and ends it ``cancelled`` with the rounds so far.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -37,7 +36,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from durable_agents.runner.host import AgentHost
     from durable_agents.runner.steps import failure_message
-    from workflows.pipeline import excerpt, why_not_completed
+    from workflows.pipeline import excerpt, run_child, why_not_completed
 
 RECENT_ROUNDS = 5
 """Rounds whose worker output the supervisor reads at length (``RECENT_OUTPUT_CHARS``); older
@@ -131,6 +130,14 @@ class SupervisorWorkflow(AgentHost):
         workers = list(dict.fromkeys(input.workers))  # an enum lists each name once
         rounds: list[SupervisorRound] = []
         while True:
+            if workflow.cancellation_reason() is not None:  # and the worker with it
+                return SupervisorResult(
+                    status="cancelled",
+                    output=rounds[-1].output if rounds else "",
+                    rounds=rounds,
+                    cost_usd=sum(r.cost_usd for r in rounds),
+                    error=f"cancelled after round {len(rounds)}",
+                )
             spent = sum(r.decision.action == "delegate" for r in rounds)
             n, left = len(rounds) + 1, input.max_rounds - spent
             workflow.set_current_details(f"round {n}: asking {input.supervisor} ({left} left)")
@@ -164,14 +171,6 @@ class SupervisorWorkflow(AgentHost):
                 this.status, this.error = "failed", "a delegation needs a worker and a task"
                 continue
             await self._delegate(this, decision.worker, decision.task)
-            if workflow.cancellation_reason() is not None:
-                return SupervisorResult(
-                    status="cancelled",
-                    output=this.output,
-                    rounds=rounds,
-                    cost_usd=sum(r.cost_usd for r in rounds),
-                    error=f"cancelled in round {n}",
-                )
 
     async def _delegate(self, this: SupervisorRound, worker: str, task: str) -> None:
         """Run ``worker`` on ``task`` as a child; record its outcome on ``this`` round."""
@@ -180,12 +179,9 @@ class SupervisorWorkflow(AgentHost):
         this.status = "running"
         workflow.set_current_details(f"round {this.round}: {worker} on {excerpt(task, 80)!r}")
         try:
-            result = await self.agents.run(worker, task, child=True, label=label)
+            result = await run_child(self.agents, worker, task, label=label)
         except ChildWorkflowError as err:  # the child failed: its failure says why
             this.status, this.error = "failed", failure_message(err)
-            return
-        except asyncio.CancelledError:  # the run was cancelled while the child started
-            this.status, this.error = "cancelled", "cancelled before it started"
             return
         this.status, this.output = result.status, result.output
         this.cost_usd += result.cost_usd
