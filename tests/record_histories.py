@@ -30,6 +30,7 @@ from durable_agents.runtime.devserver import find_temporal_cli
 from examples import AGENT_MODULES
 from tests.agents_for_tests import TEST_AGENTS, TEST_SCRIPTS
 from tests.conftest import running_worker
+from tests.evaluator_agents import EVALUATOR_CHECKS
 from tests.user_workflows import HandLoopWorkflow, ReviewInput, ReviewWorkflow
 
 USER_WORKFLOWS = [ReviewWorkflow, HandLoopWorkflow]
@@ -87,6 +88,33 @@ PATTERN_RUNS: dict[str, tuple[str, dict[str, Any]]] = {
     "parallel_quorum": (
         "ParallelAgentsWorkflow",
         {"branches": [NAP, ADD, ADD], "policy": {"quorum": 2}},
+    ),
+    "pipeline_typed": (
+        "PipelineWorkflow",
+        {
+            "stages": [
+                {"agent": "pipe-extractor"},
+                {"agent": "pipe-squarer"},
+                {"agent": "pipe-summer"},
+            ],
+            "task": "Add up the squares of 3, 4 and 5",
+        },
+    ),
+    "supervisor_rounds": (
+        "SupervisorWorkflow",
+        {
+            "supervisor": "sup-rerouter",
+            "workers": ["no-such-agent", "sup-squarer"],
+            "task": "square 6, 7",
+        },
+    ),
+    "evaluator_optimizer_check": (
+        "EvaluatorOptimizerWorkflow",
+        {
+            "generator": "test-lister",
+            "evaluator": {"check": "test-item-count"},
+            "task": "List fruits.",
+        },
     ),
     "router_routed": (
         "RouterWorkflow",
@@ -170,6 +198,8 @@ async def main() -> None:
     for agent in TEST_AGENTS:
         registry.register(agent)
     registry.scripts.update(TEST_SCRIPTS)
+    for test_check in EVALUATOR_CHECKS:
+        registry.register_check(test_check)
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=find_temporal_cli(),
         data_converter=pydantic_data_converter,

@@ -33,6 +33,9 @@ def test_histories_are_committed() -> None:
         "parallel_best_effort",  # the patterns: a failed, a timed-out branch, a synthesizer
         "parallel_quorum",  # branches cancelled once the quorum is reached
         "router_routed",
+        "pipeline_typed",
+        "supervisor_rounds",  # a failed worker, then a reroute
+        "evaluator_optimizer_check",  # a deterministic check as the evaluator
     } <= names
 
 
