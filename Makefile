@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TASK ?= Our cloud bill spiked this week. Find out why, tell the owner, and stop anything idle that is burning money.
 
-.PHONY: install demo worker test test-fast lint format typecheck bench soak chaos clean server-stop
+.PHONY: install demo review worker test test-fast lint format typecheck bench soak chaos clean server-stop
 
 $(BIN)/python: pyproject.toml uv.lock
 	$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -20,6 +20,12 @@ install: $(BIN)/python
 demo: install
 	$(BIN)/python -m examples.finops.inventory reset
 	$(BIN)/python starter.py run finops "$(TASK)" --approve-as demo-operator
+
+# The security review: four reviewers in parallel over a deliberately vulnerable sample app, a
+# risk assessment, and a fix for the critical finding that its own tests verify in a sandbox,
+# applied with your approval. It resets its working copy of the sample app first, like `demo`.
+review: install
+	$(BIN)/python -m examples.security_review --approve-as demo-operator
 
 worker: install
 	$(BIN)/python worker.py

@@ -126,12 +126,14 @@ async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = TemporalSettings.from_env()
     client = await connect_patiently(settings)
-    from examples.bill_review import BillReview  # the example workflow, served by `make worker`
+    # The example workflows, served by `make worker`.
+    from examples.bill_review import BillReview
+    from examples.security_review.workflow import SecurityReviewWorkflow
 
     worker = build_worker(
         client,
         settings.task_queue,
-        workflows=[BillReview],
+        workflows=[BillReview, SecurityReviewWorkflow],
         status_search_attribute=await ensure_agent_status_attribute(client),
         max_concurrent_activities=int(
             os.environ.get("WORKER_MAX_CONCURRENT_ACTIVITIES", MAX_CONCURRENT_ACTIVITIES)

@@ -34,9 +34,9 @@ with workflow.unsafe.imports_passed_through():
         SupervisorResult,
         SupervisorRound,
     )
+    from durable_agents.runner.child_runs import excerpt, run_child, why_not_completed
     from durable_agents.runner.host import AgentHost
     from durable_agents.runner.steps import failure_message
-    from workflows.pipeline import excerpt, run_child, why_not_completed
 
 RECENT_ROUNDS = 5
 """Rounds whose worker output the supervisor reads at length (``RECENT_OUTPUT_CHARS``); older

@@ -1,0 +1,1 @@
+"""A tiny user-account service, deliberately vulnerable (see ../README.md)."""
