@@ -406,8 +406,9 @@ async def cmd_agents(args: argparse.Namespace, settings: TemporalSettings) -> in
         }
         for a in agents
     ]
+    width = max((len(a.name) for a in agents), default=0) + 1
     text = "\n".join(
-        f"{a.name:<12} {a.description}\n{'':<12} tools: "
+        f"{a.name:<{width}} {a.description}\n{'':<{width}} tools: "
         + (", ".join(t.name for t in a.tools) or "none")
         for a in agents
     )
@@ -546,6 +547,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (`| head`): nothing more to say
+        return 0
 
 
 if __name__ == "__main__":

@@ -110,7 +110,10 @@ class RunFollower:
             (child.workflow_id, child.workflow_type_name)
             for child in description.raw_description.pending_children
         ]
-        if not running:  # children that came and went between two polls are in its history
+        if not running or description.workflow_type != "AgentWorkflow":
+            # Children that came and went between two polls are in the history. A pattern's
+            # history is short (its agents' steps are in theirs): read it every time, so its
+            # children are shown in order; an agent's, only once it has closed.
             children += await self._children_in_history(followed.handle)
         for workflow_id, workflow_type in children:
             if workflow_id not in tree:
