@@ -157,6 +157,9 @@ class WorkerSettings(BaseModel):
     run fails with a clear error instead. ``None``: large payloads are offloaded."""
     status_search_attribute: bool = False
     """Whether the server has the ``AgentStatus`` search attribute for the run to keep current."""
+    model_task_queues: dict[str, str] = Field(default_factory=dict)
+    """Provider (``anthropic``, ``openai``, ...) -> the task queue its model calls go to, where a
+    queue-wide rate limit applies to every worker; providers not listed use the run's queue."""
 
 
 def _settings_from_recorded_spec(spec: object) -> dict[str, Any]:

@@ -546,7 +546,13 @@ class AgentLoop:
     async def model_activity(
         self, request: ModelRequest, activity_id: str, summary: str
     ) -> ModelResponse:
-        response = await call_model(request, activity_id=activity_id, summary=summary)
+        provider = request.model.split(":", 1)[0]
+        response = await call_model(
+            request,
+            activity_id=activity_id,
+            summary=summary,
+            task_queue=self.worker.model_task_queues.get(provider),
+        )
         self.usage = self.usage.plus(response.usage)
         self.cost_usd += response.cost_usd
         return response

@@ -70,13 +70,17 @@ async def list_mcp_tools(spec: AgentSpec, activity_id: str) -> list[ToolSchema]:
     return listed
 
 
-async def call_model(request: ModelRequest, *, activity_id: str, summary: str) -> ModelResponse:
+async def call_model(
+    request: ModelRequest, *, activity_id: str, summary: str, task_queue: str | None = None
+) -> ModelResponse:
     """One model call (``call_model`` activity): retried on transient provider errors with the
-    same idempotency key; raises ``ActivityError`` when it fails for good."""
+    same idempotency key; raises ``ActivityError`` when it fails for good. ``task_queue``: the
+    provider's own queue (rate-limited across workers), else the run's."""
     response: ModelResponse = await workflow.execute_activity_method(
         ModelActivities.call_model,
         request,
         activity_id=activity_id,
+        task_queue=task_queue,
         summary=f"{summary} · {request.model}",
         start_to_close_timeout=policies.MODEL_CALL_TIMEOUT,
         heartbeat_timeout=policies.MODEL_CALL_HEARTBEAT_TIMEOUT,
