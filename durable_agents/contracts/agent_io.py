@@ -19,6 +19,7 @@ from durable_agents.contracts.approvals import (
 from durable_agents.contracts.context import ContextPolicy, ContextState
 from durable_agents.contracts.messages import Message, ToolCall, Usage
 from durable_agents.contracts.model import StorageHint
+from durable_agents.contracts.pricing import ModelPrice
 from durable_agents.contracts.tools import ToolOutcome, ToolSchema
 
 OutputT = TypeVar("OutputT", bound=BaseModel)
@@ -174,6 +175,9 @@ class LoadedAgent(BaseModel):
 
     spec: AgentSpec
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    price: ModelPrice | None = None
+    """The price of the run's model from the worker's price table, recorded with the run;
+    ``None``: not in the table (its cost is unknown)."""
 
     @model_validator(mode="before")
     @classmethod
