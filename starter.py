@@ -5,6 +5,7 @@
     python starter.py run parallel '{"branches": [...]}'            a pattern, followed (tree)
     python starter.py patterns                                      the patterns and examples
     python starter.py status WORKFLOW_ID                            the ``status`` query
+    python starter.py cost WORKFLOW_ID                              spend: limit, per child
     python starter.py result WORKFLOW_ID                            wait for and print the result
     python starter.py cancel WORKFLOW_ID                            request cancellation
     python starter.py pending                                       runs waiting for a human
@@ -52,6 +53,7 @@ from durable_agents.contracts import (
     PendingApproval,
 )
 from durable_agents.contracts.approvals import DecideRequest, DecideResult
+from durable_agents.contracts.budget import Budget
 from durable_agents.runtime.client import (
     connect,
     embedded_codec_server,
@@ -252,7 +254,12 @@ def run_request(args: argparse.Namespace) -> tuple[str, BaseModel, type[BaseMode
     if pattern is None:
         check_agent(args.agent)
         agent_input = AgentInput(
-            agent=args.agent, task=args.task, model=args.model, max_steps=args.max_steps
+            agent=args.agent,
+            task=args.task,
+            model=args.model,
+            max_steps=args.max_steps,
+            budget_usd=args.budget_usd,
+            budget_tokens=args.budget_tokens,
         )
         return ("AgentWorkflow", agent_input, AgentResult, *start_metadata(agent_input))
     try:
@@ -319,6 +326,43 @@ async def cmd_status(args: argparse.Namespace, settings: TemporalSettings) -> in
         f"{len(view.pending_approvals)} pending approvals"
     )
     emit(args.json, view.model_dump(mode="json"), text)
+    return 0
+
+
+def budget_text(workflow_id: str, budget: Budget | None) -> str:
+    if budget is None:
+        return f"{workflow_id}: no spend recorded"
+    limit = []
+    if budget.limit_usd is not None:
+        limit.append(f"${budget.limit_usd:.4f}")
+    if budget.limit_tokens is not None:
+        limit.append(f"{budget.limit_tokens:,} tokens")
+    lines = [
+        f"{workflow_id}: spent ${budget.spent_usd:.4f} ({budget.spent_tokens:,} tokens), "
+        f"reserved ${budget.reserved_usd:.4f} ({budget.reserved_tokens:,} tokens), "
+        f"limit {' and '.join(limit) or 'none'}"
+    ]
+    if budget.unpriced_calls:
+        lines.append(f"  {budget.unpriced_calls} model calls of unknown price (tokens only)")
+    if budget.exhausted:
+        lines.append(f"  stopped: {budget.exhausted}")
+    for child in budget.children:
+        granted = f"${child.granted_usd:.4f}" if child.granted_usd is not None else "unlimited"
+        state = "running" if child.open else "ended"
+        lines.append(
+            f"  {child.label:<32} granted {granted:>10}  spent ${child.spent_usd:.4f} "
+            f"({child.spent_tokens:,} tokens)  {state}"
+        )
+    return "\n".join(lines)
+
+
+async def cmd_cost(args: argparse.Namespace, settings: TemporalSettings) -> int:
+    client = await connect(settings)
+    view = await client.get_workflow_handle(args.workflow_id).query(
+        "status", result_type=AgentStatusView
+    )
+    data = view.budget.model_dump(mode="json") if view.budget else None
+    emit(args.json, data, budget_text(args.workflow_id, view.budget))
     return 0
 
 
@@ -488,6 +532,10 @@ def parser() -> argparse.ArgumentParser:
             "--model", help="provider:model, e.g. scripted or anthropic:claude-sonnet-4-5"
         )
         p.add_argument("--max-steps", type=int)
+        p.add_argument(
+            "--budget-usd", type=float, help="stop (budget_exhausted) before spending more"
+        )
+        p.add_argument("--budget-tokens", type=int, help="stop before using more tokens")
         p.add_argument("--id", help="workflow id (default: AGENT-<random>)")
         p.add_argument(
             "--approve-as",
@@ -502,6 +550,7 @@ def parser() -> argparse.ArgumentParser:
         p.set_defaults(handler=cmd_run, start_only=start_only)
     for name, handler, help in (
         ("status", cmd_status, "query a run's status"),
+        ("cost", cmd_cost, "a run's spend against its budget, per child"),
         ("result", cmd_result, "wait for a run's result"),
         ("cancel", cmd_cancel, "cancel a run (it ends with status 'cancelled')"),
     ):

@@ -1,5 +1,6 @@
 """The worker: the one place that wires workflows and activities to the task queue (through
-``durable_agents.plugin.AgentsPlugin``, which any worker can use).
+``durable_agents.plugin.AgentsPlugin``, which any worker can use), and model calls of a
+rate-limited provider to that provider's own queue (``durable_agents.runtime.rate_limits``).
 
 Run ``python worker.py``. With ``TEMPORAL_ADDRESS`` unset it uses (and if needed starts) the
 embedded dev server. SIGINT/SIGTERM stop polling, let running activities finish for up to
@@ -16,11 +17,14 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AsyncExitStack
 from datetime import timedelta
+from types import TracebackType
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.model import ModelActivities
 from activities.providers.base import ModelProvider
 from activities.providers.scripted import ScriptedProvider
 from durable_agents.agents import AgentRegistry, default_registry
@@ -29,6 +33,7 @@ from durable_agents.mcp_tools import McpServer
 from durable_agents.payload_storage import close_storage
 from durable_agents.plugin import AgentsPlugin
 from durable_agents.runtime.client import connect
+from durable_agents.runtime.rate_limits import ProviderRateLimit, rate_limits_from_env
 from durable_agents.runtime.search_attributes import ensure_agent_status_attribute
 from durable_agents.runtime.settings import TemporalSettings
 from examples import AGENT_MODULES
@@ -63,6 +68,46 @@ def providers_from_env(registry: AgentRegistry) -> dict[str, ModelProvider]:
     return providers
 
 
+class AgentWorkers:
+    """The agent worker and one model worker per rate-limited provider, started and stopped
+    together: ``async with build_worker(...):`` serves the task queue and the providers' queues.
+    """
+
+    def __init__(self, agents: Worker, model_workers: Sequence[Worker] = ()) -> None:
+        self.agents = agents
+        """Polls the run's task queue: workflows and every activity."""
+        self.model_workers = tuple(model_workers)
+        """Each polls one provider's queue, with only ``call_model`` and the queue's limit."""
+        self._running: AsyncExitStack | None = None
+
+    @property
+    def workers(self) -> tuple[Worker, ...]:
+        return (*self.model_workers, self.agents)
+
+    async def __aenter__(self) -> AgentWorkers:
+        async with AsyncExitStack() as stack:  # a worker that fails to start stops the others
+            for worker in self.workers:
+                await stack.enter_async_context(worker)
+            self._running = stack.pop_all()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._running is None:
+            raise RuntimeError("AgentWorkers were never started")
+        running, self._running = self._running, None
+        await self.shutdown()  # all at once: each may wait GRACEFUL_SHUTDOWN for its activities
+        await running.__aexit__(exc_type, exc, tb)
+
+    async def shutdown(self) -> None:
+        """Stop polling and wait for running activities (up to ``GRACEFUL_SHUTDOWN``)."""
+        await asyncio.gather(*(worker.shutdown() for worker in self.workers))
+
+
 def build_worker(
     client: Client,
     task_queue: str,
@@ -74,8 +119,9 @@ def build_worker(
     status_search_attribute: bool = False,
     max_concurrent_activities: int = MAX_CONCURRENT_ACTIVITIES,
     workflows: Sequence[type] = (),
-) -> Worker:
-    """The worker for ``task_queue``.
+    rate_limits: Sequence[ProviderRateLimit] | None = None,
+) -> AgentWorkers:
+    """The workers for ``task_queue``: use as ``async with build_worker(...):``.
 
     Args:
         registry: The agents served; default: those discovered under ``agents/``.
@@ -85,17 +131,23 @@ def build_worker(
         status_search_attribute: Runs keep the ``AgentStatus`` search attribute current; only
             pass True once ``ensure_agent_status_attribute`` confirmed the server has it.
         workflows: Your own workflows (``AgentHost``) to serve next to ``AgentWorkflow``.
+        rate_limits: Providers whose model calls go to their own queue, rate-limited by the
+            server; default: ``<PROVIDER>_REQUESTS_PER_MINUTE`` from the environment.
     """
     registry = registry or default_registry(AGENT_MODULES)
+    providers = providers if providers is not None else providers_from_env(registry)
+    if rate_limits is None:
+        rate_limits = rate_limits_from_env(task_queue, providers)
     plugin = AgentsPlugin(
         registry=registry,
-        providers=providers if providers is not None else providers_from_env(registry),
+        providers=providers,
         ledger=ledger,
         mcp_servers=mcp_servers,
         status_search_attribute=status_search_attribute,
         data_converter=client.data_converter,
+        model_task_queues={limit.provider: limit.task_queue for limit in rate_limits},
     )
-    return Worker(
+    agents = Worker(
         client,
         task_queue=task_queue,
         plugins=[plugin],
@@ -103,6 +155,21 @@ def build_worker(
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         max_concurrent_activities=max_concurrent_activities,
     )
+    call_model = ModelActivities(providers).call_model
+    model_workers = [
+        Worker(
+            client,
+            task_queue=limit.task_queue,
+            activities=[call_model],
+            # Enforced by the server for the whole queue, whichever workers poll it; every
+            # worker must set the same value (the last poller's wins).
+            max_task_queue_activities_per_second=limit.activities_per_second,
+            graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+            max_concurrent_activities=max_concurrent_activities,
+        )
+        for limit in rate_limits
+    ]
+    return AgentWorkers(agents, model_workers)
 
 
 async def connect_patiently(settings: TemporalSettings) -> Client:
@@ -130,7 +197,7 @@ async def main() -> None:
     from examples.bill_review import BillReview
     from examples.security_review.workflow import SecurityReviewWorkflow
 
-    worker = build_worker(
+    workers = build_worker(
         client,
         settings.task_queue,
         workflows=[BillReview, SecurityReviewWorkflow],
@@ -144,13 +211,20 @@ async def main() -> None:
     loop.set_default_executor(ThreadPoolExecutor(TOOL_THREADS, thread_name_prefix="tool"))
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    async with worker:
+    async with workers:
         log.info(
             "worker polling task queue %r on %s (namespace %r); Ctrl-C to stop",
             settings.task_queue,
             settings.address,
             settings.namespace,
         )
+        for model_worker in workers.model_workers:
+            per_second = model_worker.config().get("max_task_queue_activities_per_second") or 0
+            log.info(
+                "model calls limited to %g a minute on task queue %r",
+                per_second * 60,
+                model_worker.task_queue,
+            )
         await stop.wait()
         log.info("shutting down: waiting up to %s for running activities", GRACEFUL_SHUTDOWN)
     await close_storage(client.data_converter.external_storage)

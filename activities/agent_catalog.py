@@ -8,13 +8,16 @@ clear error instead of a workflow task that retries forever.
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable, Sequence
+import os
+from collections.abc import Container, Iterable, Mapping, Sequence
+from typing import Any
 
 from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.providers.base import split_model
+from activities.providers.pricing import price_table, run_price
 from durable_agents.agents import Agent, AgentRegistry
 from durable_agents.contracts.agent_io import (
     SUBAGENT_TOOL_PREFIX,
@@ -145,7 +148,23 @@ def build_spec(
         delegating_subagents=[sub.name for sub in subagents if sub.subagents],
         max_subagent_calls=agent.max_subagent_calls,
         max_depth=agent.max_depth,
+        budget_usd=agent.budget_usd,
+        budget_tokens=agent.budget_tokens,
     )
+
+
+def _env_number(name: str, kind: type[float] | type[int]) -> Any:
+    """A positive number from the environment, or None; a bad value is a clear error."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ApplicationError(
+            f"{name}={raw!r} is not a number", type="BadWorkerSetting", non_retryable=True
+        ) from None
+    return value
 
 
 class AgentCatalogActivities:
@@ -157,15 +176,19 @@ class AgentCatalogActivities:
         status_search_attribute: bool = False,
         max_request_bytes: int | None = None,
         scripts: Container[str] | None = None,
+        model_task_queues: Mapping[str, str] | None = None,
     ) -> None:
         """``scripts``: the agents the ``scripted`` provider has a script for (its
-        ``ScriptBook``); default: the registry's ``scripts``."""
+        ``ScriptBook``); default: the registry's ``scripts``. ``model_task_queues``: provider
+        -> its rate-limited queue (``runtime.rate_limits``), recorded with each run."""
         self._registry = registry
         self._scripts = scripts if scripts is not None else registry.scripts
         self._providers = frozenset(configured_providers)
         self._compatible_model = compatible_model
         self._status_search_attribute = status_search_attribute
         self._max_request_bytes = max_request_bytes
+        self._model_task_queues = dict(model_task_queues or {})
+        price_table()  # read now: a malformed DURABLE_AGENTS_PRICES file stops the worker
 
     @activity.defn(name="load_agent")
     async def load_agent(self, request: LoadAgentInput) -> LoadedAgent:
@@ -188,15 +211,29 @@ class AgentCatalogActivities:
                 type="UnknownSubagent",
                 non_retryable=True,
             )
+        spec = build_spec(
+            agent, model, request.max_steps, [self._registry.get(n) for n in agent.subagents]
+        )
+        # Step models and fallbacks this worker can serve (others are left out, not failed).
+        usable = [m for m in (*agent.step_models.values(), *agent.fallback_models)]
+        usable = [m for m in usable if split_model(m)[0] in self._providers]
+        spec = spec.model_copy(
+            update={
+                "step_models": {k: m for k, m in agent.step_models.items() if m in usable},
+                "fallback_models": [m for m in agent.fallback_models if m in usable and m != model],
+                "model_attempts": agent.model_attempts,
+            }
+        )
         return LoadedAgent(
-            spec=build_spec(
-                agent,
-                model,
-                request.max_steps,
-                [self._registry.get(name) for name in agent.subagents],
-            ),
+            spec=spec,
             worker=WorkerSettings(
                 max_request_bytes=self._max_request_bytes,
                 status_search_attribute=self._status_search_attribute,
+                cost_search_attributes=self._status_search_attribute,
+                default_budget_usd=_env_number("DURABLE_AGENTS_BUDGET_USD", float),
+                default_budget_tokens=_env_number("DURABLE_AGENTS_BUDGET_TOKENS", int),
+                model_task_queues=self._model_task_queues,
             ),
+            price=run_price(model),
+            prices={m: run_price(m) for m in usable},
         )

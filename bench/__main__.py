@@ -17,6 +17,7 @@ from typing import Any
 from bench import (
     RESULTS,
     approval_latency,
+    caching,
     fanout,
     history_growth,
     pattern_fanout,
@@ -39,6 +40,7 @@ async def main(quick: bool) -> dict[str, Any]:
     summary["history_growth"] = await history_growth.main(steps=10 if quick else 20)
     summary["resume"] = await resume.main([10] if quick else [10, 100, 300])
     summary["approval_latency"] = await approval_latency.main(runs=6 if quick else 20)
+    summary["caching"] = await caching.main(steps=10 if quick else 50)
 
     print("\n=== summary " + "=" * 66)
     table = summary["throughput"]
@@ -82,6 +84,13 @@ async def main(quick: bool) -> dict[str, Any]:
     print(
         "approval latency (decision -> tool start, median ms): "
         + ", ".join(f"{k} {v['median_ms']:.1f}" for k, v in summary["approval_latency"].items())
+    )
+    c = summary["caching"]
+    on = c["settings"]["conversation"]["mean_usd_per_step"]
+    print(
+        f"billed input cost per step over {c['steps']} steps, Anthropic caching off / on: "
+        f"${c['settings']['off']['mean_usd_per_step']:.4f} / ${on:.4f} "
+        f"({c['ratio_off_over']['conversation']:.2f}x)"
     )
     print(f"total bench time {time.perf_counter() - started:.0f} s")
     RESULTS.mkdir(exist_ok=True)

@@ -7,13 +7,12 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from activities.providers.scripted import ScriptedProvider
 from durable_agents.agents import AgentRegistry
 from durable_agents.effects import SqliteEffectLedger
 from durable_agents.runtime.devserver import find_temporal_cli
-from worker import MAX_CONCURRENT_ACTIVITIES, build_worker
+from worker import MAX_CONCURRENT_ACTIVITIES, AgentWorkers, build_worker
 
 
 async def dev_server() -> WorkflowEnvironment:
@@ -33,7 +32,7 @@ def agent_worker(
     *,
     model_latency: float = 0.0,
     max_concurrent_activities: int = MAX_CONCURRENT_ACTIVITIES,
-) -> Worker:
+) -> AgentWorkers:
     """The project's worker on the offline scripted model, its ledger in ``scratch``."""
     return build_worker(
         client,

@@ -68,6 +68,9 @@ class AgentsPlugin(SimplePlugin):
             the attribute: ``runtime.search_attributes.ensure_agent_status_attribute``).
         data_converter: The converter for clients and replayers; default
             ``data_converter_from_env()``. A worker uses its client's converter.
+        model_task_queues: Provider -> the rate-limited queue its model calls go to
+            (``runtime.rate_limits``); each run records it. Something must poll those queues
+            with ``call_model``: ``worker.build_worker`` starts a worker per queue.
     """
 
     def __init__(
@@ -79,6 +82,7 @@ class AgentsPlugin(SimplePlugin):
         mcp_servers: Mapping[str, McpServer] | None = None,
         status_search_attribute: bool = False,
         data_converter: DataConverter | None = None,
+        model_task_queues: Mapping[str, str] | None = None,
     ) -> None:
         converter = data_converter if data_converter is not None else data_converter_from_env()
         ledger = ledger if ledger is not None else ledger_from_env()
@@ -92,6 +96,7 @@ class AgentsPlugin(SimplePlugin):
             max_request_bytes=None
             if converter.external_storage is not None
             else MAX_INLINE_REQUEST_BYTES,
+            model_task_queues=model_task_queues,
         )
         super().__init__(
             "durable-agents",

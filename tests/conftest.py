@@ -11,13 +11,13 @@ import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from activities.providers.base import ModelProvider
 from activities.providers.scripted import ScriptedProvider
@@ -27,6 +27,9 @@ from durable_agents.runtime.converter import data_converter_from_env
 from durable_agents.runtime.devserver import find_temporal_cli
 from examples import AGENT_MODULES
 from tests.agents_for_tests import TEST_AGENTS, TEST_SCRIPTS
+
+if TYPE_CHECKING:
+    from worker import AgentWorkers  # imported lazily below, as running_worker does
 
 pytest_plugins = ["tests.mcp_fixtures", "tests.worker_processes"]
 """The MCP server fixtures (``inventory``, ``stdio_inventory``, ``http_inventory``) and the worker
@@ -39,7 +42,11 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_existing_path=find_temporal_cli(),
         data_converter=pydantic_data_converter,
         dev_server_log_level="error",
-        search_attributes=[SearchAttributeKey.for_keyword("AgentStatus")],
+        search_attributes=[
+            SearchAttributeKey.for_keyword("AgentStatus"),
+            SearchAttributeKey.for_float("AgentCostUSD"),
+            SearchAttributeKey.for_int("AgentTokens"),
+        ],
     )
     try:
         yield env
@@ -107,7 +114,7 @@ async def running_worker(
     status_search_attribute: bool = True,
     mcp_servers: Mapping[str, McpServer] | None = None,
     workflows: Sequence[type] = (),
-) -> AsyncIterator[Worker]:
+) -> AsyncIterator[AgentWorkers]:
     from worker import build_worker
 
     providers = (

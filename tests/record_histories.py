@@ -203,7 +203,11 @@ async def main() -> None:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=find_temporal_cli(),
         data_converter=pydantic_data_converter,
-        search_attributes=[SearchAttributeKey.for_keyword("AgentStatus")],
+        search_attributes=[
+            SearchAttributeKey.for_keyword("AgentStatus"),
+            SearchAttributeKey.for_float("AgentCostUSD"),
+            SearchAttributeKey.for_int("AgentTokens"),
+        ],
     )
     async with env:
         await record(env.client, registry, sys.argv[1:] or [*RUNS, *USER_RUNS, *PATTERN_RUNS])

@@ -201,7 +201,9 @@ async def test_anthropic_request_translation(llm_server: FakeLLMServer) -> None:
 
     Both tool results go back in one user turn of tool_result blocks (the failed one flagged
     is_error); a malformed earlier tool call is replayed with ``{}`` as input; the system
-    prompt and the last tool carry cache_control; the request has our Idempotency-Key.
+    prompt, the last tool, the conversation's last block and the last block before the last
+    assistant turn (where the previous call ended) carry cache_control; the request has our
+    Idempotency-Key.
     """
     request = model_request(
         "anthropic", key="wf-42:step-2", messages=CONVERSATION, tools=TOOLS, max_tokens=300
@@ -222,7 +224,16 @@ async def test_anthropic_request_translation(llm_server: FakeLLMServer) -> None:
     assert "cache_control" not in body["tools"][0]
     assert body["tools"][-1]["cache_control"] == {"type": "ephemeral"}
     assert body["messages"] == [
-        {"role": "user", "content": [{"type": "text", "text": "Weather and time in Paris?"}]},
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "text",
+                    "text": "Weather and time in Paris?",
+                    "cache_control": {"type": "ephemeral"},
+                }
+            ],
+        },
         {
             "role": "assistant",
             "content": [
@@ -250,6 +261,7 @@ async def test_anthropic_request_translation(llm_server: FakeLLMServer) -> None:
                     "tool_use_id": "call_t",
                     "content": "arguments are not valid JSON",
                     "is_error": True,
+                    "cache_control": {"type": "ephemeral"},
                 },
             ],
         },
@@ -389,7 +401,7 @@ async def test_compatible_provider_uses_max_tokens(llm_server: FakeLLMServer) ->
     assert "max_completion_tokens" not in sent.body
     assert "tools" not in sent.body
     assert response.model == "llama3.2"
-    assert response.cost_usd == 0.0  # unknown model: not priced
+    assert response.cost_usd == 0.0 and not response.priced  # unknown model: cost unknown
 
 
 async def test_openai_from_env(llm_server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -429,7 +441,7 @@ def test_pricing_matches_longest_prefix() -> None:
     assert price_for("gpt-4o-mini-2024-07-18") == price_for("gpt-4o-mini")
     assert price_for("gpt-4o-mini") != price_for("gpt-4o")
     assert price_for("llama3.2") is None
-    assert cost_usd("llama3.2", Usage(input_tokens=10**6)) == 0.0
+    assert cost_usd("llama3.2", Usage(input_tokens=10**6)) is None
 
 
 # -- error mapping -------------------------------------------------------------------------------

@@ -141,6 +141,7 @@ def progress(iteration: Iteration, of: int) -> str:
 class EvaluatorOptimizerWorkflow(AgentHost):
     @workflow.run
     async def run(self, input: EvaluatorOptimizerInput) -> EvaluatorOptimizerResult:
+        self.agents.set_budget(input.budget_usd, input.budget_tokens)
         iterations: list[Iteration] = []
         for index in range(1, input.max_iterations + 1):
             workflow.set_current_details(f"iteration {index}/{input.max_iterations}: generating")

@@ -40,10 +40,12 @@ async def _result_of(handle: Awaitable[AgentResult]) -> AgentResult:
     return await handle
 
 
-async def _cancel(waiting: asyncio.Task[AgentResult]) -> None:
-    """Cancel the wait for a child (which cancels the child) and let it wind down."""
+async def _cancel(waiting: asyncio.Task[AgentResult]) -> list[AgentResult]:
+    """Cancel the wait for a child (which cancels the child) and let it wind down; its result
+    if it finished with one (a cancelled agent does, with what it spent)."""
     waiting.cancel()
-    await asyncio.gather(waiting, return_exceptions=True)
+    [outcome] = await asyncio.gather(waiting, return_exceptions=True)
+    return [outcome] if isinstance(outcome, AgentResult) else []
 
 
 async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
@@ -66,12 +68,24 @@ class ParallelAgentsWorkflow(AgentHost):
             )
             for i, b in enumerate(input.branches)
         ]
+        self.agents.set_budget(input.budget_usd, input.budget_tokens)
         quorum = input.policy.quorum if isinstance(input.policy, Quorum) else None
         policy = f"quorum:{quorum}" if quorum else str(input.policy)
         workflow.set_current_details(f"{policy}: {len(branches)} branches")
         for start in range(0, len(branches), WAVE):
             wave = branches[start : start + WAVE]
-            tasks = [asyncio.create_task(self._branch(b, input.branch_timeout)) for b in wave]
+            # Each branch's slice: as set, else an even share of what is left for this wave.
+            even_usd, even_tokens = self.agents.budget.share(len(wave))
+            usd = input.branch_budget_usd if input.branch_budget_usd is not None else even_usd
+            tokens = (
+                input.branch_budget_tokens
+                if input.branch_budget_tokens is not None
+                else even_tokens
+            )
+            tasks = [
+                asyncio.create_task(self._branch(b, input.branch_timeout, usd, tokens))
+                for b in wave
+            ]
             try:
                 stop = await self._until_decided(tasks, branches, input.policy, quorum)
             except asyncio.CancelledError:
@@ -106,15 +120,42 @@ class ParallelAgentsWorkflow(AgentHost):
         await workflow.wait_condition(lambda: decided() or all(t.done() for t in tasks))
         return decided()
 
-    async def _branch(self, branch: BranchResult, timeout: float | None) -> None:
+    async def _branch(
+        self,
+        branch: BranchResult,
+        timeout: float | None,
+        usd: float | None = None,
+        tokens: int | None = None,
+    ) -> None:
         """Run one branch as a child; record its outcome on ``branch``. Cancelled (by the
         policy or the parent's own cancellation), it cancels its child and waits for it to end,
         so the child ends ``cancelled`` rather than being terminated with the parent."""
         branch.status = "running"
+        budget = self.agents.budget
+        label = f"branch-{branch.index}-{branch.agent}"
+        grant = budget.grant(label, branch.workflow_id, usd, tokens)
+        ended: list[AgentResult] = []
+        try:
+            await self._run_branch(branch, timeout, grant.granted_usd, grant.granted_tokens, ended)
+        finally:
+            # What it spent comes off this run's budget, the rest of its slice comes back (all
+            # of the slice counts if it failed and cannot say).
+            budget.settle_child(grant, ended[0] if ended else None)
+
+    async def _run_branch(
+        self,
+        branch: BranchResult,
+        timeout: float | None,
+        usd: float | None,
+        tokens: int | None,
+        ended: list[AgentResult],
+    ) -> None:
         try:
             handle = await workflow.start_child_workflow(
                 "AgentWorkflow",
-                AgentInput(agent=branch.agent, task=branch.task),
+                AgentInput(
+                    agent=branch.agent, task=branch.task, budget_usd=usd, budget_tokens=tokens
+                ),
                 id=branch.workflow_id,
                 result_type=AgentResult,
                 static_summary=f"branch {branch.index}: {branch.agent}",
@@ -127,17 +168,18 @@ class ParallelAgentsWorkflow(AgentHost):
             finished, _ = await workflow.wait([waiting], timeout=timeout)
         except asyncio.CancelledError:
             branch.status = "cancelled"
-            await _cancel(waiting)
+            ended.extend(await _cancel(waiting))
             raise
         if not finished:
             branch.status, branch.error = "timed_out", f"ran past {timeout:g} s: cancelled"
-            await _cancel(waiting)
+            ended.extend(await _cancel(waiting))
             return
         try:
             result = waiting.result()
         except ChildWorkflowError as err:  # the child failed: its failure says why
             branch.status, branch.error = "failed", failure_message(err)
             return
+        ended.append(result)
         branch.status, branch.output = result.status, result.output
         branch.cost_usd, branch.output_json = result.cost_usd, result.output_json
         if result.status != "completed":
@@ -174,6 +216,7 @@ class ParallelAgentsWorkflow(AgentHost):
             failed=len(failed),
             cancelled=len(cancelled),
             cost_usd=cost,
+            budget=self.agents.budget.state.model_copy(deep=True),
             error=None
             if ok
             else "; ".join(f"branch {b.index} ({b.agent}) {b.status}: {b.error}" for b in failed)

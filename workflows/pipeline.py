@@ -61,6 +61,7 @@ def hand_off(task: str, previous: StageResult) -> str:
 class PipelineWorkflow(AgentHost):
     @workflow.run
     async def run(self, input: PipelineInput) -> PipelineResult:
+        self.agents.set_budget(input.budget_usd, input.budget_tokens)
         parent = workflow.info().workflow_id
         stages = [
             StageResult(index=i, agent=s.agent, workflow_id=f"{parent}/stage-{i}-{s.agent}")

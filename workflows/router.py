@@ -36,6 +36,7 @@ def decision_schema(labels: list[str]) -> dict[str, Any]:
 class RouterWorkflow(AgentHost):
     @workflow.run
     async def run(self, input: RouterInput) -> RouterResult:
+        self.agents.set_budget(input.budget_usd, input.budget_tokens)
         labels = sorted(input.routes)
         routing = await self.agents.run(
             input.router,

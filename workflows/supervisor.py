@@ -127,6 +127,7 @@ def supervisor_prompt(input: SupervisorInput, rounds: list[SupervisorRound], lef
 class SupervisorWorkflow(AgentHost):
     @workflow.run
     async def run(self, input: SupervisorInput) -> SupervisorResult:
+        self.agents.set_budget(input.budget_usd, input.budget_tokens)
         workers = list(dict.fromkeys(input.workers))  # an enum lists each name once
         rounds: list[SupervisorRound] = []
         while True:

@@ -4,6 +4,16 @@ Configuration (read once when the worker starts, never from activity input):
 
 - ``ANTHROPIC_API_KEY``: required; without it the provider is not configured.
 - ``ANTHROPIC_BASE_URL``: optional, for a proxy or gateway.
+- ``ANTHROPIC_PROMPT_CACHING``: where requests put prompt-cache breakpoints (``PromptCaching``):
+  ``conversation`` (the default), ``system`` or ``off``.
+
+Prompt caching: the API caches a request's prefix (tools, then system, then messages) up to each
+``cache_control`` breakpoint, at most ``MAX_CACHE_BREAKPOINTS`` per request. Every call of a run
+resends the whole conversation so far, so besides the last tool and the system prompt, two
+breakpoints go on the conversation: its last block, so the next call reads all of this one from
+the cache, and the last block the previous call sent, so this call finds what that call wrote
+(the API looks for earlier entries only 20 blocks back from a breakpoint, and one step of many
+parallel tool results adds more). Reads cost a tenth of the input price, writes a quarter more.
 
 Structured output: a request with an ``output_schema`` also offers an output tool, named
 ``output_name``, whose input schema is the output schema, and sets ``tool_choice`` to ``any``,
@@ -19,15 +29,17 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, cast, get_args
 
 import anthropic
 from anthropic.types import (
-    ContentBlockParam,
+    CacheControlEphemeralParam,
     MessageParam,
     TextBlockParam,
     ToolChoiceAnyParam,
     ToolParam,
+    ToolResultBlockParam,
+    ToolUseBlockParam,
 )
 from anthropic.types import Message as APIMessage
 from temporalio.exceptions import ApplicationError
@@ -44,6 +56,17 @@ from durable_agents.contracts.model import ModelRequest, ModelResponse, StopReas
 from durable_agents.contracts.tools import ToolSchema
 
 Role = Literal["user", "assistant"]
+
+Block = TextBlockParam | ToolUseBlockParam | ToolResultBlockParam
+"""The content blocks a conversation of ours is made of; each can carry a cache breakpoint."""
+
+PromptCaching = Literal["conversation", "system", "off"]
+"""Where requests put ``cache_control`` breakpoints: ``conversation``, on the last tool, the
+system prompt and the conversation (see the module docstring); ``system``, on the last tool and
+the system prompt only; ``off``, nowhere."""
+
+MAX_CACHE_BREAKPOINTS = 4
+"""The most ``cache_control`` blocks the Messages API accepts in one request."""
 
 OUTPUT_TOOL_DESCRIPTION = "Give your final answer by calling this tool; its input is the answer."
 """The description of the output tool offered with an ``output_schema``."""
@@ -63,8 +86,11 @@ _STOP_REASONS: dict[str, StopReason] = {
 class AnthropicProvider:
     name = "anthropic"
 
-    def __init__(self, client: anthropic.AsyncAnthropic) -> None:
+    def __init__(
+        self, client: anthropic.AsyncAnthropic, prompt_caching: PromptCaching = "conversation"
+    ) -> None:
         self._client = client
+        self._prompt_caching: PromptCaching = prompt_caching
 
     @classmethod
     def from_env(cls) -> AnthropicProvider | None:
@@ -78,11 +104,18 @@ class AnthropicProvider:
             max_retries=0,  # Let Temporal own retries so every attempt is visible in Event History.
             timeout=REQUEST_TIMEOUT_SECONDS,
         )
-        return cls(client)
+        return cls(client, prompt_caching_from_env())
 
     async def complete(self, request: ModelRequest, model_name: str) -> ModelResponse:
         output = _output_tool(request)
-        tools = _tools([*request.tools, *([output] if output else [])])
+        cache = self._prompt_caching != "off"
+        tools = _tools([*request.tools, *([output] if output else [])], cache=cache)
+        # Omitted when empty: the API rejects an empty system text block.
+        system = _system(request.system, cache=cache) if request.system else []
+        turns = _turns(request.messages)
+        if self._prompt_caching == "conversation":
+            prefix_breakpoints = (1 if tools else 0) + (1 if system else 0)
+            _mark_conversation(turns, MAX_CACHE_BREAKPOINTS - prefix_breakpoints)
         # The model must end every turn with a tool call, so its answer comes as the output tool.
         tool_choice: ToolChoiceAnyParam | anthropic.Omit = (
             {"type": "any"} if output else anthropic.omit
@@ -90,9 +123,8 @@ class AnthropicProvider:
         message = await self._client.messages.create(
             model=model_name,
             max_tokens=request.max_tokens,
-            # Omitted when empty: the API rejects an empty system text block.
-            system=_system(request.system) if request.system else anthropic.omit,
-            messages=to_anthropic_messages(request.messages),
+            system=system or anthropic.omit,
+            messages=[_turn(role, blocks) for role, blocks in turns],
             tools=tools or anthropic.omit,
             tool_choice=tool_choice,
             extra_headers={"Idempotency-Key": request.idempotency_key},
@@ -100,9 +132,27 @@ class AnthropicProvider:
         return _response(message, output.name if output else None)
 
 
-def _system(system: str) -> list[TextBlockParam]:
-    # The system prompt is the stable prefix of every call in a run: cache it.
-    return [{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}]
+def prompt_caching_from_env() -> PromptCaching:
+    """``ANTHROPIC_PROMPT_CACHING``, ``conversation`` when unset."""
+    value = os.environ.get("ANTHROPIC_PROMPT_CACHING", "").strip().lower() or "conversation"
+    for option in get_args(PromptCaching):
+        if value == option:
+            return cast(PromptCaching, option)
+    raise ValueError(
+        f"ANTHROPIC_PROMPT_CACHING is {value!r}; expected one of {get_args(PromptCaching)!r}"
+    )
+
+
+def _ephemeral() -> CacheControlEphemeralParam:
+    return {"type": "ephemeral"}
+
+
+def _system(system: str, *, cache: bool) -> list[TextBlockParam]:
+    block: TextBlockParam = {"type": "text", "text": system}
+    if cache:
+        # The system prompt is the stable prefix of every call in a run: cache it.
+        block["cache_control"] = _ephemeral()
+    return [block]
 
 
 def _output_tool(request: ModelRequest) -> ToolSchema | None:
@@ -124,15 +174,31 @@ def _output_tool(request: ModelRequest) -> ToolSchema | None:
     )
 
 
-def _tools(tools: Sequence[ToolSchema]) -> list[ToolParam]:
+def _tools(tools: Sequence[ToolSchema], *, cache: bool) -> list[ToolParam]:
     params: list[ToolParam] = [
         {"name": tool.name, "description": tool.description, "input_schema": tool.parameters}
         for tool in tools
     ]
-    if params:
+    if params and cache:
         # A cache breakpoint on the last tool caches every tool definition before it.
-        params[-1]["cache_control"] = {"type": "ephemeral"}
+        params[-1]["cache_control"] = _ephemeral()
     return params
+
+
+def _mark_conversation(turns: list[tuple[Role, list[Block]]], budget: int) -> None:
+    """Put at most ``budget`` cache breakpoints on the conversation, in place: on its last
+    block, then on the last block before the last assistant turn (where the previous call
+    ended, and put its own last breakpoint)."""
+    if not turns or budget <= 0:
+        return
+    marks = [turns[-1][1][-1]]
+    assistant = [index for index, (role, _) in enumerate(turns) if role == "assistant"]
+    if assistant and assistant[-1] > 0:
+        previous_end = turns[assistant[-1] - 1][1][-1]
+        if previous_end is not marks[0]:
+            marks.append(previous_end)
+    for block in marks[:budget]:
+        block["cache_control"] = _ephemeral()
 
 
 def to_anthropic_messages(messages: Sequence[Message]) -> list[MessageParam]:
@@ -142,7 +208,11 @@ def to_anthropic_messages(messages: Sequence[Message]) -> list[MessageParam]:
     into one turn, so the results of one assistant turn's tool calls go back together, before
     any user text that follows them.
     """
-    turns: list[tuple[Role, list[ContentBlockParam]]] = []
+    return [_turn(role, blocks) for role, blocks in _turns(messages)]
+
+
+def _turns(messages: Sequence[Message]) -> list[tuple[Role, list[Block]]]:
+    turns: list[tuple[Role, list[Block]]] = []
     for message in messages:
         role, blocks = _blocks(message)
         if not blocks:
@@ -151,16 +221,16 @@ def to_anthropic_messages(messages: Sequence[Message]) -> list[MessageParam]:
             turns[-1][1].extend(blocks)
         else:
             turns.append((role, blocks))
-    return [_turn(role, blocks) for role, blocks in turns]
+    return turns
 
 
-def _turn(role: Role, blocks: list[ContentBlockParam]) -> MessageParam:
+def _turn(role: Role, blocks: list[Block]) -> MessageParam:
     if role == "user":
         return {"role": "user", "content": blocks}
     return {"role": "assistant", "content": blocks}
 
 
-def _blocks(message: Message) -> tuple[Role, list[ContentBlockParam]]:
+def _blocks(message: Message) -> tuple[Role, list[Block]]:
     if isinstance(message, UserMessage):
         return "user", [{"type": "text", "text": message.text}]
     if isinstance(message, ToolResultMessage):
@@ -172,7 +242,7 @@ def _blocks(message: Message) -> tuple[Role, list[ContentBlockParam]]:
                 "is_error": message.is_error,
             }
         ]
-    blocks: list[ContentBlockParam] = []
+    blocks: list[Block] = []
     if message.text:
         blocks.append({"type": "text", "text": message.text})
     for call in message.tool_calls:
@@ -218,11 +288,13 @@ def _response(message: APIMessage, output_tool: str | None = None) -> ModelRespo
         cache_read_tokens=message.usage.cache_read_input_tokens or 0,
         cache_write_tokens=message.usage.cache_creation_input_tokens or 0,
     )
+    cost = cost_usd(message.model, usage)  # None: not in the price table, cost unknown
     return ModelResponse(
         text=text,
         tool_calls=calls,
         usage=usage,
-        cost_usd=cost_usd(message.model, usage),
+        cost_usd=cost or 0.0,
+        priced=cost is not None,
         stop_reason=stop_reason,
         model=message.model,
     )

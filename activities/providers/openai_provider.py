@@ -182,13 +182,15 @@ def _response(completion: ChatCompletion) -> ModelResponse:
             output_tokens=completion.usage.completion_tokens,
             cache_read_tokens=cached,
         )
+    cost = cost_usd(completion.model, usage)  # None: not in the price table, cost unknown
     return ModelResponse(
         # With structured output, content is the answer's JSON text. A refusal comes instead of
         # content: kept as the text so the run shows why (and fails the schema check if any).
         text=choice.message.content or choice.message.refusal or "",
         tool_calls=calls,
         usage=usage,
-        cost_usd=cost_usd(completion.model, usage),
+        cost_usd=cost or 0.0,
+        priced=cost is not None,
         stop_reason=_FINISH_REASONS.get(choice.finish_reason, "other"),
         model=completion.model,
     )

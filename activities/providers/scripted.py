@@ -4,7 +4,8 @@ Scripts are not part of an ``Agent``: the provider is given a ``ScriptBook``
 (``durable_agents.testing``; the worker passes its registry's ``scripts``) and plays the one filed
 under the request's agent name.
 
-No key, no network. Token usage is estimated (about four characters a token) so usage and cost
+No key, no network. Token usage is estimated (about four characters a token) and priced at the
+price table's ``scripted`` entry (a nominal price, not a real bill), so usage, cost and budget
 accounting are exercised the same way as with a real provider.
 
 Configuration (read once when the worker starts, never from activity input):
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from temporalio.exceptions import ApplicationError
 
+from activities.providers.pricing import SCRIPTED_MODEL, cost_usd
 from durable_agents.contracts.messages import ToolCall, Usage
 from durable_agents.contracts.model import ModelRequest, ModelResponse
 from durable_agents.conversation.summary import read_summary_request
@@ -76,10 +78,13 @@ def _one_line(text: str, limit: int) -> str:
 def _summary_response(request: ModelRequest) -> ModelResponse:
     text = extractive_summary(request)
     prompt_text = request.system + "".join(m.model_dump_json() for m in request.messages)
+    usage = Usage(input_tokens=estimate_tokens(prompt_text), output_tokens=estimate_tokens(text))
+    cost = cost_usd(SCRIPTED_MODEL, usage)
     return ModelResponse(
         text=text,
-        usage=Usage(input_tokens=estimate_tokens(prompt_text), output_tokens=estimate_tokens(text)),
-        cost_usd=0.0,
+        usage=usage,
+        cost_usd=cost or 0.0,
+        priced=cost is not None,
         stop_reason="end_turn",
         model="scripted",
     )
@@ -145,14 +150,16 @@ class ScriptedProvider:
         prompt_text = request.system + "".join(m.model_dump_json() for m in request.messages)
         prompt_text += "".join(t.model_dump_json() for t in request.tools)
         output_text = reply.text + "".join(c.name + c.arguments for c in calls)
+        usage = Usage(
+            input_tokens=estimate_tokens(prompt_text), output_tokens=estimate_tokens(output_text)
+        )
+        cost = cost_usd(SCRIPTED_MODEL, usage)
         return ModelResponse(
             text=reply.text,
             tool_calls=calls,
-            usage=Usage(
-                input_tokens=estimate_tokens(prompt_text),
-                output_tokens=estimate_tokens(output_text),
-            ),
-            cost_usd=0.0,
+            usage=usage,
+            cost_usd=cost or 0.0,
+            priced=cost is not None,
             stop_reason="tool_use" if calls else "end_turn",
             model="scripted",
         )

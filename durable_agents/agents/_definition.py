@@ -61,6 +61,21 @@ class Agent:
     half of what its parent has left; unspent calls come back when it ends)."""
     max_depth: int = 3
     """How many levels deep delegation may go below a top-level run."""
+    budget_usd: float | None = None
+    """Most a run of this agent (its sub-agents included) may spend, in USD at the model's
+    recorded price; checked before each model call against its worst case."""
+    budget_tokens: int | None = None
+    """Most tokens (input, output, cache) a run of this agent and its sub-agents may use."""
+    step_models: Mapping[str, str] = field(default_factory=dict)
+    """A model per step kind, instead of ``model``: ``"summary"`` (context-window summaries) and
+    ``"repair"`` (typed-output repairs), e.g. a cheap model for both; models whose provider the
+    worker lacks are ignored."""
+    fallback_models: Sequence[str] = ()
+    """Tried in order when a step's model fails for good on a transient error (overloaded,
+    5xx, timeouts, rate limits past their retries; never on a 4xx like a bad request), after
+    ``model_attempts`` attempts each; only those whose provider the worker has."""
+    model_attempts: int = 3
+    """Attempts on one model before the next fallback (when there are fallbacks)."""
     mcp_servers: Sequence[str] = ()
     """Names of MCP servers configured on the worker (``MCP_SERVERS``, see
     ``mcp_tools.servers_from_env``) whose tools this agent gets, as ``<server>__<tool>``. They

@@ -16,6 +16,7 @@ from durable_agents.contracts.approvals import (
     PolicyRecord,
     ToolRule,
 )
+from durable_agents.contracts.budget import Budget
 from durable_agents.contracts.context import ContextPolicy, ContextState
 from durable_agents.contracts.messages import Message, ToolCall, Usage
 from durable_agents.contracts.model import StorageHint
@@ -27,8 +28,18 @@ OutputT = TypeVar("OutputT", bound=BaseModel)
 SUBAGENT_TOOL_PREFIX = "delegate_to_"
 """A sub-agent ``x`` is offered to the model as the tool ``delegate_to_x``."""
 
-RunStatus = Literal["running", "completed", "max_steps", "cancelled", "failed", "invalid_output"]
-"""``invalid_output``: the final answer still failed the output schema after its repairs."""
+RunStatus = Literal[
+    "running",
+    "completed",
+    "max_steps",
+    "cancelled",
+    "failed",
+    "invalid_output",
+    "budget_exhausted",
+]
+"""``invalid_output``: the final answer still failed the output schema after its repairs.
+``budget_exhausted``: the next model call's worst case did not fit in the budget; the run
+ended with its partial output."""
 Phase = Literal["starting", "calling_model", "running_tools", "awaiting_approval", "finished"]
 
 
@@ -56,6 +67,12 @@ class AgentInput(BaseModel):
     subagent_calls_granted: int | None = Field(default=None, ge=0)
     """Set by a delegating parent: the sub-agent calls this run may make, at most (its share of
     the parent's)."""
+    budget_usd: float | None = Field(default=None, ge=0)
+    """Most this run (its sub-agents included) may spend, in USD at the recorded model price;
+    the tightest of this, the agent's and the worker's default applies. A parent sets it to the
+    slice it grants."""
+    budget_tokens: int | None = Field(default=None, ge=0)
+    """Most tokens (input, output and cache) this run and its sub-agents may use."""
     carry: CarriedRun | None = None
     """Set by the workflow itself when it continues as new; starters leave it out."""
 
@@ -85,6 +102,8 @@ class StepView(BaseModel):
 
     step: int
     text: str
+    model: str = ""
+    """The model that answered (a step model or a fallback, when not the run's own)."""
     tool_calls: list[ToolCallRecord] = Field(default_factory=list)
 
 
@@ -139,6 +158,12 @@ class AgentSpec(BaseModel):
     """Sub-agent calls this run may make, its sub-agents' own calls included (they draw from
     it); beyond it the model gets a tool error."""
     max_depth: int = 3
+    budget_usd: float | None = None
+    budget_tokens: int | None = None
+    step_models: dict[str, str] = Field(default_factory=dict)
+    """Step kind (``summary``, ``repair``) -> the model for it (providers the worker has)."""
+    fallback_models: list[str] = Field(default_factory=list)
+    model_attempts: int = 3
     """How deep delegation may go below a top-level run."""
     delegating_subagents: list[str] = Field(default_factory=list)
     """The sub-agents that may delegate in turn: only they are granted calls of this run's."""
@@ -158,6 +183,12 @@ class WorkerSettings(BaseModel):
     run fails with a clear error instead. ``None``: large payloads are offloaded."""
     status_search_attribute: bool = False
     """Whether the server has the ``AgentStatus`` search attribute for the run to keep current."""
+    default_budget_usd: float | None = None
+    """The worker's budget for runs that set none (``DURABLE_AGENTS_BUDGET_USD``)."""
+    default_budget_tokens: int | None = None
+    """``DURABLE_AGENTS_BUDGET_TOKENS``."""
+    cost_search_attributes: bool = False
+    """Whether the server has ``AgentCostUSD`` and ``AgentTokens`` for the run to keep current."""
     model_task_queues: dict[str, str] = Field(default_factory=dict)
     """Provider (``anthropic``, ``openai``, ...) -> the task queue its model calls go to, where a
     queue-wide rate limit applies to every worker; providers not listed use the run's queue."""
@@ -178,6 +209,8 @@ class LoadedAgent(BaseModel):
     price: ModelPrice | None = None
     """The price of the run's model from the worker's price table, recorded with the run;
     ``None``: not in the table (its cost is unknown)."""
+    prices: dict[str, ModelPrice | None] = Field(default_factory=dict)
+    """The same for every model the run may use (its step models and fallbacks)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -215,6 +248,11 @@ class AgentResult(BaseModel):
     """What the run ignored, e.g. unknown input fields (a typo, or a newer starter's field)."""
     subagent_calls: int = 0
     """Sub-agent calls made by this run and, through them, by its sub-agents."""
+    budget: Budget | None = None
+    """Spend (this run's model calls and its children's) against the limits, if any, with a
+    per-child breakdown; why it stopped when ``budget_exhausted``."""
+    cost_by_model: dict[str, float] = Field(default_factory=dict)
+    """This run's own model calls' cost by the model that answered them."""
 
     def output_as(self, output_type: type[OutputT]) -> OutputT:
         """The validated final answer as ``output_type`` (the agent's or run's output type).
@@ -265,6 +303,8 @@ class AgentStatusView(BaseModel):
     """In a workflow that runs several agents (``AgentHost``): each of them, inline or child."""
     warnings: list[str] = Field(default_factory=list)
     """What the run ignored, e.g. unknown input fields."""
+    budget: Budget | None = None
+    """Spent / reserved / limit for the whole workflow, per child."""
 
 
 class ResumeStep(BaseModel):
@@ -314,6 +354,10 @@ class CarriedRun(BaseModel):
     depth: int = 0
     subagent_calls: int = 0
     subagent_calls_granted: int | None = None
+    price: ModelPrice | None = None
+    budget: Budget | None = None
+    prices: dict[str, ModelPrice | None] = Field(default_factory=dict)
+    cost_by_model: dict[str, float] = Field(default_factory=dict)
 
 
 AgentInput.model_rebuild()

@@ -49,6 +49,9 @@ class ModelResponse(BaseModel):
     tool_calls: list[ToolCall] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
     cost_usd: float = 0.0
+    priced: bool = True
+    """False when the model is not in the worker's price table: its cost is unknown, not free
+    (``cost_usd`` is then 0.0), and only ``budget_tokens`` can bound it."""
     stop_reason: StopReason = "end_turn"
     model: str
     """The model that actually answered, as the provider reports it."""

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator
 
 from durable_agents.contracts.agent_io import RunStatus
+from durable_agents.contracts.budget import Budget
 
 
 class Branch(BaseModel):
@@ -34,6 +35,14 @@ class ParallelInput(BaseModel):
     """Seconds a branch may run; beyond it the branch is cancelled and counts as failed."""
     synthesizer: str | None = None
     """An agent that turns the succeeded branches' outputs into one answer (run inline)."""
+    budget_usd: float | None = Field(default=None, ge=0)
+    """Most the whole fan-out may spend (branches and synthesizer), USD at recorded prices."""
+    budget_tokens: int | None = Field(default=None, ge=0)
+    branch_budget_usd: float | None = Field(default=None, ge=0)
+    """Each branch's slice of the budget, granted first come first served until the budget is
+    spent (later branches get what is left, possibly nothing, and end ``budget_exhausted``).
+    Default: what is left, split evenly between the branches of a wave."""
+    branch_budget_tokens: int | None = Field(default=None, ge=0)
 
     @field_validator("policy", mode="before")
     @classmethod
@@ -71,6 +80,8 @@ class ParallelResult(BaseModel):
     """Branches cancelled by the policy (quorum reached, or ``all`` after a failure)."""
     cost_usd: float
     error: str | None = None
+    budget: Budget | None = None
+    """Spent / reserved / limit, per branch."""
 
 
 class RouterInput(BaseModel):
@@ -83,6 +94,9 @@ class RouterInput(BaseModel):
     task: str = Field(min_length=1)
     default: str | None = None
     """The agent for a decision that names no known label; without it such a run fails."""
+    budget_usd: float | None = Field(default=None, ge=0)
+    """Most the run may spend, its agents included (USD at the recorded model prices)."""
+    budget_tokens: int | None = Field(default=None, ge=0)
 
 
 class RouterResult(BaseModel):
@@ -117,6 +131,9 @@ class PipelineInput(BaseModel):
 
     stages: list[Stage] = Field(min_length=1)
     task: str = Field(min_length=1)
+    budget_usd: float | None = Field(default=None, ge=0)
+    """Most the run may spend, its agents included (USD at the recorded model prices)."""
+    budget_tokens: int | None = Field(default=None, ge=0)
 
 
 class StageResult(BaseModel):
@@ -159,6 +176,9 @@ class SupervisorInput(BaseModel):
     task: str = Field(min_length=1)
     max_rounds: int = Field(default=5, ge=1, le=100)
     """Worker runs at most; then the supervisor is asked once more for its final answer."""
+    budget_usd: float | None = Field(default=None, ge=0)
+    """Most the run may spend, its agents included (USD at the recorded model prices)."""
+    budget_tokens: int | None = Field(default=None, ge=0)
 
 
 class RoutingDecision(BaseModel):
@@ -242,6 +262,9 @@ class EvaluatorOptimizerInput(BaseModel):
     accept_score: float | None = None
     """When set, a candidate is accepted once its score reaches it (whatever ``accept`` says);
     otherwise when the evaluator says ``accept``."""
+    budget_usd: float | None = Field(default=None, ge=0)
+    """Most the run may spend, its agents included (USD at the recorded model prices)."""
+    budget_tokens: int | None = Field(default=None, ge=0)
 
     @field_validator("evaluator", mode="before")
     @classmethod

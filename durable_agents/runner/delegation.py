@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from durable_agents.contracts.agent_io import SUBAGENT_TOOL_PREFIX
     from durable_agents.contracts.tools import InvalidArguments, parse_arguments
     from durable_agents.runner.approvals import ApprovalDesk
+    from durable_agents.runner.budget import BudgetBook
     from durable_agents.runner.steps import failure_message
 
 
@@ -57,6 +58,8 @@ class Delegations:
         step: int,
         scope: str,
         desk: ApprovalDesk,
+        budget: BudgetBook | None = None,
+        share: tuple[float | None, int | None] = (None, None),
     ) -> ToolOutcome:
         """Run sub-agent ``agent`` as a child workflow on the task the model gave; its (typed)
         output is the tool result. Depth and call limits are enforced here, by the runtime:
@@ -93,11 +96,20 @@ class Delegations:
         prefix = f"{scope}/" if scope else ""
         child_id = f"{info.workflow_id}/{prefix}{agent}-{step}-{call.id}"
         excerpt = " ".join(task.split())[:100]
+        # Its slice of this run's budget (an even share with sub-agents started with it).
+        budget = budget if budget is not None else BudgetBook()
+        slice_ = budget.grant(f"{prefix}{agent}-{step}-{call.id}", child_id, *share)
+        result: AgentResult | None = None
         try:
-            result: AgentResult = await workflow.execute_child_workflow(
+            result = await workflow.execute_child_workflow(
                 "AgentWorkflow",
                 AgentInput(
-                    agent=agent, task=task, depth=self.depth + 1, subagent_calls_granted=grant
+                    agent=agent,
+                    task=task,
+                    depth=self.depth + 1,
+                    subagent_calls_granted=grant,
+                    budget_usd=slice_.granted_usd,
+                    budget_tokens=slice_.granted_tokens,
                 ),
                 id=child_id,
                 task_queue=info.task_queue,
@@ -110,6 +122,8 @@ class Delegations:
         finally:
             self.reserved -= 1 + grant
             desk.child_closed(child_id)
+            budget.settle_child(slice_, result)
+        assert result is not None
         self.used += 1 + result.subagent_calls
         content = (
             json.dumps(result.output_json) if result.output_json is not None else result.output

@@ -53,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from durable_agents.contracts.context import ContextPolicy
     from durable_agents.runner.approvals import ApprovalDesk, InvalidDecision
+    from durable_agents.runner.budget import BudgetBook
     from durable_agents.runner.inbound import read_decision, read_signal
     from durable_agents.runner.loop import AgentLoop
     from durable_agents.runner.steps import load_agent
@@ -118,6 +119,9 @@ class AgentRunner:
 
     def __init__(self) -> None:
         self.desk = ApprovalDesk()
+        self.budget = BudgetBook()
+        """The workflow's budget: its agents' model calls and its children's grants draw from
+        it (``set_budget`` to limit it)."""
         self.loops: list[AgentLoop] = []
         self.children: list[AgentRunInfo] = []
         self.main: AgentLoop | None = None
@@ -129,9 +133,14 @@ class AgentRunner:
         self._labels[agent] = self._labels.get(agent, 0) + 1
         return f"{agent}-{self._labels[agent]}"
 
+    def set_budget(self, usd: float | None = None, tokens: int | None = None) -> None:
+        """Limit what this workflow's agents and children may spend together (USD at the
+        recorded model prices, and tokens); the tighter limit wins if one is already set."""
+        self.budget.limit(usd, tokens)
+
     def main_loop(self) -> AgentLoop:
         """The loop of the workflow's own agent: unscoped, may continue as new."""
-        self.main = AgentLoop(self.desk, continue_as_new=True)
+        self.main = AgentLoop(self.desk, continue_as_new=True, budget=self.budget)
         self.loops.append(self.main)
         return self.main
 
@@ -177,7 +186,7 @@ class AgentRunner:
         )
         if child:
             return await self._run_child(label, input)
-        loop = AgentLoop(self.desk, scope=label)
+        loop = AgentLoop(self.desk, scope=label, budget=self.budget)
         self.loops.append(loop)
         return await loop.run(input)
 
@@ -187,8 +196,14 @@ class AgentRunner:
         child_id = f"{info.workflow_id}/{label}"
         child = AgentRunInfo(label=label, agent=input.agent, workflow_id=child_id)
         self.children.append(child)
+        # It draws from what is left of this workflow's budget; the rest comes back at its end.
+        grant = self.budget.grant(label, child_id)
+        input = input.model_copy(
+            update={"budget_usd": grant.granted_usd, "budget_tokens": grant.granted_tokens}
+        )
+        result: AgentResult | None = None
         try:
-            result: AgentResult = await workflow.execute_child_workflow(
+            result = await workflow.execute_child_workflow(
                 "AgentWorkflow",
                 input,
                 id=child_id,
@@ -201,6 +216,7 @@ class AgentRunner:
             raise
         finally:
             self.desk.child_closed(child_id)
+            self.budget.settle_child(grant, result)
         child.status, child.steps = result.status, result.steps
         return result
 
@@ -211,8 +227,8 @@ class AgentRunner:
         label = label or self.label(agent)
         loaded = await load_agent(agent, model)
         spec = loaded.spec
-        loop = AgentLoop(self.desk, scope=label)
-        loop.agent, loop.spec, loop.worker = agent, spec, loaded.worker
+        loop = AgentLoop(self.desk, scope=label, budget=self.budget)
+        loop.agent, loop.spec, loop.worker, loop.price = agent, spec, loaded.worker, loaded.price
         self.loops.append(loop)
         return AgentSession(loop, spec)
 
@@ -250,6 +266,7 @@ class AgentRunner:
                 for loop in self.loops
             ] + list(self.children)
         view.pending_approvals += self.child_approval_views()
+        view.budget = self.budget.state.model_copy(deep=True)
         return view
 
     def child_target(self, request: DecideRequest) -> tuple[str, PendingApproval] | None:

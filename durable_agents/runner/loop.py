@@ -55,10 +55,12 @@ with workflow.unsafe.imports_passed_through():
     )
     from durable_agents.contracts.approvals import PolicyRecordAction as PolicyAction
     from durable_agents.contracts.context import ContextState
+    from durable_agents.contracts.pricing import ModelPrice
     from durable_agents.contracts.tools import InvalidArguments, parse_arguments
     from durable_agents.conversation import apply_summary, compact, plan_context, summary_request
     from durable_agents.runner import policies
     from durable_agents.runner.approvals import ApprovalDesk, argument_refusal
+    from durable_agents.runner.budget import BudgetBook, BudgetExhausted
     from durable_agents.runner.delegation import Delegations, subagent_of
     from durable_agents.runner.keys import (
         escalation_key,
@@ -81,8 +83,13 @@ with workflow.unsafe.imports_passed_through():
     )
 
 AGENT_STATUS = SearchAttributeKey.for_keyword("AgentStatus")
+AGENT_COST_USD = SearchAttributeKey.for_float("AgentCostUSD")
+AGENT_TOKENS = SearchAttributeKey.for_int("AgentTokens")
 """Search attribute kept current when the server has it: ``temporal workflow list --query
 'AgentStatus="awaiting_approval"'`` finds runs waiting for a human."""
+
+WARNINGS_KEPT = 20
+"""The latest warnings a run keeps (fallbacks can add one per step)."""
 
 RECENT_STEPS_SHOWN = 20
 """How many of the latest steps the ``status`` query returns."""
@@ -105,6 +112,14 @@ def message_bytes(message: Message) -> int:
     if isinstance(message, ToolResultMessage):
         return len(message.content.encode())
     return len(message.text.encode())
+
+
+def worth_falling_back(err: ActivityError) -> bool:
+    """Whether a model call that failed for good may be tried on the next model: yes after
+    transient errors (overloaded, 5xx, rate limits, timeouts) used up their retries; no for a
+    request the provider refused as invalid (a non-retryable 4xx would fail there too)."""
+    cause = err.cause
+    return not (isinstance(cause, ApplicationError) and cause.non_retryable)
 
 
 def tool_summary(name: str, arguments: str) -> str:
@@ -131,14 +146,31 @@ class AgentLoop:
     Args:
         desk: The workflow's approval desk (shared by every loop the workflow runs, so its
             ``status`` query and ``approve``/``decide`` handlers see them all).
+        budget: The workflow's budget book (likewise shared).
         scope: A label unique within the workflow, for idempotency keys, activity ids and
             approval ids (``""``: the workflow's only agent, as in ``AgentWorkflow``).
         continue_as_new: Whether the loop may continue the workflow as new (only in a
             workflow whose input is ``AgentInput``, i.e. ``AgentWorkflow``).
     """
 
-    def __init__(self, desk: ApprovalDesk, scope: str = "", continue_as_new: bool = False) -> None:
+    def __init__(
+        self,
+        desk: ApprovalDesk,
+        scope: str = "",
+        continue_as_new: bool = False,
+        budget: BudgetBook | None = None,
+    ) -> None:
         self.desk = desk
+        self.budget = budget if budget is not None else BudgetBook()
+        """The workflow's budget (shared by its agents): reserved before each model call."""
+        self.price: ModelPrice | None = None
+        """The model's price recorded with the run (``None``: unknown)."""
+        self.prices: dict[str, ModelPrice | None] = {}
+        """The prices of its step models and fallbacks, recorded likewise."""
+        self.cost_by_model: dict[str, float] = {}
+        self._repairing = False
+        self._answered_by = ""
+        self._delegation_share: tuple[float | None, int | None] = (None, None)
         self.scope = scope
         self.continue_as_new_enabled = continue_as_new
         self.agent = ""
@@ -188,7 +220,15 @@ class AgentLoop:
                 resume = self.restore(input.carry)
             else:
                 loaded = await load_agent(input.agent, input.model, input.max_steps)
-                spec, self.worker = loaded.spec, loaded.worker
+                spec, self.worker, self.price = loaded.spec, loaded.worker, loaded.price
+                self.prices = dict(loaded.prices)
+                self.budget.limit(input.budget_usd, input.budget_tokens)
+                if self.continue_as_new_enabled:  # the workflow's own agent: its limits apply
+                    self.budget.limit(spec.budget_usd, spec.budget_tokens)
+                    if not self.budget.state.limited:
+                        self.budget.limit(
+                            self.worker.default_budget_usd, self.worker.default_budget_tokens
+                        )
                 if spec.mcp_servers:
                     spec = await self._with_mcp_tools(spec)
                 spec = self._with_overrides(spec, input)
@@ -200,6 +240,13 @@ class AgentLoop:
         self._set_search_status("running")
         try:
             self.status = await self._loop(spec, resume)
+        except BudgetExhausted as why:
+            # Graceful, like max_steps: the run ends with what it has and says why. The step
+            # whose call did not fit was not made.
+            self.status = "budget_exhausted"
+            self.steps -= 1
+            self.steps_this_run -= 1
+            self.warnings.append(f"budget exhausted: {why}")
         except asyncio.CancelledError:
             # Cancellation is a user decision, not an error: finish with what we have.
             self.status = "cancelled"
@@ -233,6 +280,7 @@ class AgentLoop:
             pending_approvals=[a for a in self.desk.pending.values() if a.id in self.approval_ids],
             runs=self.runs,
             warnings=list(self.warnings),
+            budget=self.budget.state.model_copy(deep=True),
         )
 
     def result(self, error: str | None = None) -> AgentResult:
@@ -254,6 +302,8 @@ class AgentLoop:
             output_repairs=self.output_repairs,
             warnings=list(self.warnings),
             subagent_calls=self.delegations.used,
+            budget=self.budget.state.model_copy(deep=True),
+            cost_by_model=dict(self.cost_by_model),
         )
 
     def _ids(self, kind: Literal["model", "summary", "tool", "apr"], *parts: object) -> str:
@@ -309,9 +359,12 @@ class AgentLoop:
                     "calling_model", f"step {self.steps}/{spec.max_steps}: calling model"
                 )
                 response = await self._call_model(spec)
+                self._repairing = False
                 if response.text:
                     self.output = response.text
-                self.recent_steps.append(StepView(step=self.steps, text=response.text))
+                self.recent_steps.append(
+                    StepView(step=self.steps, text=response.text, model=self._answered_by)
+                )
                 del self.recent_steps[:-RECENT_STEPS_SHOWN]
                 self.messages.append(
                     AssistantMessage(text=response.text, tool_calls=response.tool_calls)
@@ -327,6 +380,7 @@ class AgentLoop:
                         return "invalid_output"
                     # A repair is another model call (a step with its own key and cost).
                     self.output_repairs += 1
+                    self._repairing = True
                     self.messages.append(UserMessage(text=repair_prompt(spec, error)))
                     continue
                 calls, finished, waiting = response.tool_calls, {}, {}
@@ -351,6 +405,9 @@ class AgentLoop:
         already have an outcome are not run again, and waiting approvals are re-opened as they
         were (same id, same deadline).
         """
+        # Sub-agents started together split what is left of the budget evenly.
+        delegating = [c for c in calls if c.id not in finished and subagent_of(spec, c.name)]
+        self._delegation_share = self.budget.share(len(delegating))
         tasks = {
             call.id: asyncio.create_task(self.run_tool(spec, call, i, waiting.get(call.id)))
             for i, call in enumerate(calls)
@@ -436,6 +493,10 @@ class AgentLoop:
             depth=self.delegations.depth,
             subagent_calls=self.delegations.used,
             subagent_calls_granted=self.delegations.granted,
+            price=self.price,
+            budget=self.budget.state,
+            prices=self.prices,
+            cost_by_model=self.cost_by_model,
         )
         if self.worker.max_request_bytes is not None:
             self._check_fits(
@@ -474,6 +535,11 @@ class AgentLoop:
         self.delegations = Delegations(
             depth=carry.depth, granted=carry.subagent_calls_granted, used=carry.subagent_calls
         )
+        self.price = carry.price
+        self.prices = dict(carry.prices)
+        self.cost_by_model = dict(carry.cost_by_model)
+        if carry.budget is not None:
+            self.budget.state = carry.budget
         return carry.resume
 
     # -- model calls -----------------------------------------------------------------------
@@ -543,18 +609,72 @@ class AgentLoop:
             output_name=spec.output_name,
         )
 
+    def _price_of(self, model: str) -> ModelPrice | None:
+        if self.spec is None or model == self.spec.model:
+            return self.price
+        return self.prices.get(model)
+
     async def model_activity(
         self, request: ModelRequest, activity_id: str, summary: str
     ) -> ModelResponse:
+        """One model call under the budget, on the model for its step kind, falling back
+        along the agent's chain when a model fails for good on a transient error."""
+        spec = self.spec
+        kind = "summary" if request.purpose == "summary" else "repair" if self._repairing else ""
+        if spec is not None and kind in spec.step_models:
+            request = request.model_copy(update={"model": spec.step_models[kind]})
+        fallbacks = [m for m in spec.fallback_models if m != request.model] if spec else []
+        chain = [request.model, *fallbacks]
+        attempts = spec.model_attempts if spec is not None and fallbacks else None
+        for index, model in enumerate(chain):
+            this = request
+            if index:  # a different call: its own activity id and idempotency key
+                this = request.model_copy(
+                    update={"model": model, "idempotency_key": f"{request.idempotency_key}/{index}"}
+                )
+            try:
+                return await self._one_model_call(
+                    this,
+                    activity_id if not index else f"{activity_id}-fallback-{index}",
+                    summary if not index else f"{summary} · fallback {index}",
+                    attempts,
+                )
+            except ActivityError as err:
+                if index + 1 == len(chain) or not worth_falling_back(err):
+                    raise
+                self.warnings.append(
+                    f"step {self.steps}: {model} failed ({failure_message(err)}); "
+                    f"falling back to {chain[index + 1]}"
+                )
+                del self.warnings[:-WARNINGS_KEPT]
+        raise AssertionError("unreachable: the chain has at least one model")
+
+    async def _one_model_call(
+        self, request: ModelRequest, activity_id: str, summary: str, attempts: int | None
+    ) -> ModelResponse:
         provider = request.model.split(":", 1)[0]
-        response = await call_model(
-            request,
-            activity_id=activity_id,
-            summary=summary,
-            task_queue=self.worker.model_task_queues.get(provider),
-        )
+        price = self._price_of(request.model)
+        reservation = self.budget.reserve_call(request, price)  # or BudgetExhausted
+        try:
+            response = await call_model(
+                request,
+                activity_id=activity_id,
+                summary=summary,
+                task_queue=self.worker.model_task_queues.get(provider),
+                max_attempts=attempts,
+            )
+        except BaseException:
+            self.budget.release(reservation)
+            raise
+        # The cost at the price recorded with the run (replays and audits agree with it).
+        cost = price.cost(response.usage) if price is not None else response.cost_usd
+        priced = price is not None or response.priced
+        self.budget.settle_call(reservation, response.usage, cost if priced else None)
         self.usage = self.usage.plus(response.usage)
-        self.cost_usd += response.cost_usd
+        self.cost_usd += cost
+        self.cost_by_model[request.model] = self.cost_by_model.get(request.model, 0.0) + cost
+        self._answered_by = request.model
+        self._set_search_cost()
         return response
 
     async def _call_model(self, spec: AgentSpec) -> ModelResponse:
@@ -637,8 +757,9 @@ class AgentLoop:
         delegate = subagent_of(spec, call.name)
         if delegate is not None:
             outcome = await self.delegations.run(
-                spec, delegate, call, arguments, step, self.scope, self.desk
-            )
+                spec, delegate, call, arguments, step, self.scope, self.desk,
+                self.budget, self._delegation_share,
+            )  # fmt: skip
             record.is_error = outcome.is_error
             record.result_preview = outcome.content[:RESULT_PREVIEW_CHARS]
             return outcome
@@ -810,6 +931,17 @@ class AgentLoop:
     def _set_search_status(self, value: str) -> None:
         if self.worker.status_search_attribute:
             workflow.upsert_search_attributes([AGENT_STATUS.value_set(value)])
+
+    def _set_search_cost(self) -> None:
+        """``AgentCostUSD`` / ``AgentTokens``: this workflow's spend, its children's included."""
+        if self.worker.cost_search_attributes:
+            state = self.budget.state
+            workflow.upsert_search_attributes(
+                [
+                    AGENT_COST_USD.value_set(round(state.spent_usd, 6)),
+                    AGENT_TOKENS.value_set(state.spent_tokens),
+                ]
+            )
 
     def _set_phase(self, phase: Phase, details: str) -> None:
         self.phase = phase

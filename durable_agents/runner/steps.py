@@ -7,6 +7,8 @@ retry policy. Any workflow may call them; ``AgentLoop`` does, and so can a hand-
 
 from __future__ import annotations
 
+import dataclasses
+
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
@@ -71,7 +73,12 @@ async def list_mcp_tools(spec: AgentSpec, activity_id: str) -> list[ToolSchema]:
 
 
 async def call_model(
-    request: ModelRequest, *, activity_id: str, summary: str, task_queue: str | None = None
+    request: ModelRequest,
+    *,
+    activity_id: str,
+    summary: str,
+    task_queue: str | None = None,
+    max_attempts: int | None = None,
 ) -> ModelResponse:
     """One model call (``call_model`` activity): retried on transient provider errors with the
     same idempotency key; raises ``ActivityError`` when it fails for good. ``task_queue``: the
@@ -84,7 +91,9 @@ async def call_model(
         summary=f"{summary} · {request.model}",
         start_to_close_timeout=policies.MODEL_CALL_TIMEOUT,
         heartbeat_timeout=policies.MODEL_CALL_HEARTBEAT_TIMEOUT,
-        retry_policy=policies.MODEL_CALL_RETRY,
+        retry_policy=policies.MODEL_CALL_RETRY
+        if max_attempts is None
+        else dataclasses.replace(policies.MODEL_CALL_RETRY, maximum_attempts=max_attempts),
     )
     return response
 

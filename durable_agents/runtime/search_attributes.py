@@ -1,4 +1,6 @@
-"""The ``AgentStatus`` search attribute, so ``temporal workflow list --query`` finds runs by state.
+"""Search attributes, so ``temporal workflow list --query`` finds runs by state and cost:
+``AgentStatus`` (Keyword), ``AgentCostUSD`` (Double: the spend of the run and the runs below it)
+and ``AgentTokens`` (Int).
 
 Upserting an attribute the server does not know fails the workflow task (and Temporal retries
 that forever), so the worker makes sure the attribute exists before it tells runs to use it.
@@ -17,31 +19,36 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 AGENT_STATUS = "AgentStatus"
+AGENT_COST_USD = "AgentCostUSD"
+AGENT_TOKENS = "AgentTokens"
+ATTRIBUTES = {
+    AGENT_STATUS: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    AGENT_COST_USD: IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
+    AGENT_TOKENS: IndexedValueType.INDEXED_VALUE_TYPE_INT,
+}
 
 log = logging.getLogger(__name__)
 
 
 async def ensure_agent_status_attribute(client: Client) -> bool:
-    """Register ``AgentStatus`` (Keyword) if missing. Returns whether runs may use it."""
+    """Register ``AgentStatus``, ``AgentCostUSD`` and ``AgentTokens`` where missing. Returns
+    whether runs may use them."""
     try:
         listed = await client.operator_service.list_search_attributes(
             ListSearchAttributesRequest(namespace=client.namespace)
         )
-        if AGENT_STATUS in listed.custom_attributes:
-            return True
-        await client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(
-                namespace=client.namespace,
-                search_attributes={AGENT_STATUS: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD},
+        missing = {k: v for k, v in ATTRIBUTES.items() if k not in listed.custom_attributes}
+        if missing:
+            await client.operator_service.add_search_attributes(
+                AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
             )
-        )
         return True
     except RPCError as err:
         log.warning(
-            "search attribute %s is not available (%s); runs will not set it. Register it with: "
-            "temporal operator search-attribute create --name %s --type Keyword",
-            AGENT_STATUS,
+            "search attributes %s are not available (%s); runs will not set them. Register "
+            "them with: temporal operator search-attribute create --name AgentStatus --type "
+            "Keyword --name AgentCostUSD --type Double --name AgentTokens --type Int",
+            ", ".join(ATTRIBUTES),
             err.message,
-            AGENT_STATUS,
         )
         return False

@@ -21,22 +21,42 @@ Outcomes:
 - ``Delay``: wait, then play another outcome; longer than the client's timeout it causes one.
 - ``DropConnection``: close the socket without sending a response.
 
+With ``rate_limit`` (a ``RateLimit``) it also behaves like a provider's request limit: a request
+above the rate, on any connection, is answered 429 with ``Retry-After`` and the provider's error
+body, before it consumes an outcome; ``rate_limited`` counts those 429s. ``responder`` answers
+requests the queue has no outcome for, from the request itself (so concurrent runs each get the
+reply their conversation needs).
+
+With ``prompt_cache`` (a ``PromptCache``, ``tests/fakes/prompt_cache.py``) a reply's input token
+counts are measured from the request instead: uncached input, cache reads and cache writes, the
+way each API caches prompts and bills them. Without it the scripted counts are sent as they are.
+Either way, an Anthropic request with more ``cache_control`` blocks than the API accepts is
+answered 400, as the API does.
+
 Standard library only: a ``ThreadingHTTPServer`` on an ephemeral port in a background thread.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import socket
 import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Literal
+
+from tests.fakes.prompt_cache import (
+    MAX_BREAKPOINTS,
+    PromptCache,
+    breakpoints_message,
+    count_breakpoints,
+)
 
 Api = Literal["anthropic", "openai"]
 ANTHROPIC_PATH = "/v1/messages"
@@ -128,6 +148,38 @@ Outcome = Reply | HttpError | Delay | DropConnection
 
 
 @dataclass(frozen=True)
+class RateLimit:
+    """A provider's request limit across all connections, as a token bucket (the way Anthropic
+    describes its limits: capacity refills continuously, not at fixed intervals)."""
+
+    requests_per_second: float
+    burst: int | None = None
+    """Requests accepted at once after a quiet spell; default one second's worth."""
+
+    @property
+    def capacity(self) -> int:
+        return max(1, self.burst if self.burst is not None else round(self.requests_per_second))
+
+
+class _TokenBucket:
+    def __init__(self, limit: RateLimit) -> None:
+        self._rate = limit.requests_per_second
+        self._capacity = float(limit.capacity)
+        self._tokens = self._capacity
+        self._updated = time.monotonic()
+
+    def take(self, now: float) -> float:
+        """0 when a request may pass now (it takes a token), else seconds until one may."""
+        elapsed = max(0.0, now - self._updated)
+        self._tokens = min(self._capacity, self._tokens + elapsed * self._rate)
+        self._updated = max(now, self._updated)
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return 0.0
+        return (1 - self._tokens) / self._rate
+
+
+@dataclass(frozen=True)
 class RecordedRequest:
     path: str
     headers: Mapping[str, str]
@@ -144,9 +196,24 @@ class RecordedRequest:
 class FakeLLMServer:
     """Scripted HTTP server for both provider APIs; see the module docstring."""
 
-    def __init__(self, default: Outcome | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        default: Outcome | None = None,
+        host: str = "127.0.0.1",
+        *,
+        rate_limit: RateLimit | None = None,
+        responder: Callable[[RecordedRequest], Outcome] | None = None,
+        prompt_cache: PromptCache | None = None,
+    ) -> None:
         self.default: Outcome = default or Reply()
-        """Played when the queue is empty."""
+        """Played when the queue is empty (and there is no ``responder``)."""
+        self.rate_limit = rate_limit
+        self.responder = responder
+        """Picks the outcome for a request when the queue is empty."""
+        self.prompt_cache = prompt_cache
+        """Measures each reply's input, cache read and cache write tokens from its request."""
+        self._bucket = _TokenBucket(rate_limit) if rate_limit is not None else None
+        self._rate_limited = 0
         self._host = host
         self._queue: deque[Outcome] = deque()
         self._requests: list[RecordedRequest] = []
@@ -224,11 +291,20 @@ class FakeLLMServer:
         with self._lock:
             return list(self._requests)
 
+    @property
+    def rate_limited(self) -> int:
+        """How many requests were answered 429 for exceeding ``rate_limit``."""
+        with self._lock:
+            return self._rate_limited
+
     def reset(self) -> None:
-        """Forget queued outcomes and recorded requests."""
+        """Forget queued outcomes, recorded requests and the ``rate_limited`` count."""
         with self._lock:
             self._queue.clear()
             self._requests.clear()
+            self._rate_limited = 0
+            if self.rate_limit is not None:
+                self._bucket = _TokenBucket(self.rate_limit)
 
     def _record(self, request: RecordedRequest, *, play: bool) -> Outcome | None:
         """Record ``request``; when ``play``, also take the outcome to answer it with."""
@@ -236,7 +312,30 @@ class FakeLLMServer:
             self._requests.append(request)
             if not play:
                 return None
-            return self._queue.popleft() if self._queue else self.default
+            wait = self._bucket.take(request.received_at) if self._bucket is not None else 0.0
+            if wait > 0:
+                self._rate_limited += 1
+                # Whole seconds, as Anthropic and OpenAI send it.
+                return HttpError.rate_limited(retry_after=str(max(1, math.ceil(wait))))
+            if self._queue:
+                return self._queue.popleft()
+            return self.responder(request) if self.responder is not None else self.default
+
+    def _account_cache(self, reply: Reply, api: Api, body: dict[str, Any]) -> Reply | HttpError:
+        """``reply`` with the request's measured token counts under ``prompt_cache``; a 400 for
+        more cache breakpoints than Anthropic accepts, with or without it."""
+        if api == "anthropic" and count_breakpoints(body) > MAX_BREAKPOINTS:
+            return HttpError.bad_request(breakpoints_message(body))
+        if self.prompt_cache is None:
+            return reply
+        cache = self.prompt_cache
+        usage = cache.anthropic(body) if api == "anthropic" else cache.openai(body)
+        return replace(
+            reply,
+            input_tokens=usage.input_tokens,
+            cache_read_tokens=usage.cache_read_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+        )
 
 
 # -- HTTP handling ---------------------------------------------------------------------------
@@ -287,10 +386,14 @@ class _Handler(BaseHTTPRequestHandler):
                 self._drop()
             elif isinstance(outcome, HttpError):
                 self._send_error(outcome, api)
-            elif body.get("stream"):
-                self._send_stream(_stream_events(outcome, api, body))
             else:
-                self._send_json(200, _render_reply(outcome, api, body))
+                reply = self.fake._account_cache(outcome, api, body)
+                if isinstance(reply, HttpError):
+                    self._send_error(reply, api)
+                elif body.get("stream"):
+                    self._send_stream(_stream_events(reply, api, body))
+                else:
+                    self._send_json(200, _render_reply(reply, api, body))
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (timeout) before we answered
 
