@@ -37,6 +37,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import (
     Client,
+    WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
     WorkflowUpdateFailedError,
@@ -234,6 +235,11 @@ def result_text(result: AgentResult, url: str | None, cli: str | None = None) ->
         f"steps:   {result.steps}",
         f"tokens:  {result.usage.input_tokens} in / {result.usage.output_tokens} out",
         f"cost:    ${result.cost_usd:.4f} ({result.model})",
+        *(
+            [f"budget:  {budget_text('', result.budget).removeprefix(': ')}"]
+            if result.budget is not None and result.budget.limited
+            else []
+        ),
         "",
         result.output,
     ]
@@ -358,11 +364,19 @@ def budget_text(workflow_id: str, budget: Budget | None) -> str:
 
 async def cmd_cost(args: argparse.Namespace, settings: TemporalSettings) -> int:
     client = await connect(settings)
-    view = await client.get_workflow_handle(args.workflow_id).query(
-        "status", result_type=AgentStatusView
-    )
-    data = view.budget.model_dump(mode="json") if view.budget else None
-    emit(args.json, data, budget_text(args.workflow_id, view.budget))
+    handle = client.get_workflow_handle(args.workflow_id)
+    description = await handle.describe()
+    if description.status == WorkflowExecutionStatus.RUNNING:
+        budget = (await handle.query("status", result_type=AgentStatusView)).budget
+    else:  # closed: its result says (no worker needed to answer a query)
+        closed = client.get_workflow_handle(args.workflow_id, result_type=dict)
+        try:
+            ended: dict[str, Any] = await closed.result()
+        except WorkflowFailureError:
+            raise CliError(f"{args.workflow_id} failed: it has no result to read") from None
+        budget = Budget.model_validate(ended["budget"]) if ended.get("budget") else None
+    data = budget.model_dump(mode="json") if budget else None
+    emit(args.json, data, budget_text(args.workflow_id, budget))
     return 0
 
 
