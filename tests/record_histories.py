@@ -65,9 +65,13 @@ RUNS = {
     ),
     "delegator_subagent": AgentInput(agent="delegator", task="delegate"),
     "typed_repaired": AgentInput(agent="typed-repaired", task="judge"),
+    "looper_budget_exhausted": AgentInput(
+        agent="test-looper", task="loop", max_steps=500, budget_tokens=6_000
+    ),
+    "delegator_budget": AgentInput(agent="delegator", task="delegate", budget_usd=1.0),
 }
 
-NAMED_BY_FILE = {"delegator_subagent"}
+NAMED_BY_FILE = {"delegator_subagent", "delegator_budget"}
 """Runs whose workflow id must be the file's name (they start children; see record_user_run)."""
 
 USER_RUNS = {"review_workflow": ("ReviewWorkflow", ReviewInput(task="add"))}

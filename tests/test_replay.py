@@ -36,6 +36,8 @@ def test_histories_are_committed() -> None:
         "pipeline_typed",
         "supervisor_rounds",  # a failed worker, then a reroute
         "evaluator_optimizer_check",  # a deterministic check as the evaluator
+        "looper_budget_exhausted",  # stopped by its budget; cost search attributes upserted
+        "delegator_budget",  # a sub-agent granted a slice of the parent's budget
     } <= names
 
 
