@@ -42,6 +42,7 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError
 
 from durable_agents.agents import UnknownAgentError, default_registry
@@ -284,6 +285,21 @@ def any_result_text(result: BaseModel, url: str | None, cli: str | None) -> str:
     return text + (f"\n\nWeb UI: {url}" if url else "") + (f"\nTemporal CLI: {cli}" if cli else "")
 
 
+async def pattern_attribute(
+    client: Client, pattern: patterns.Pattern | None
+) -> TypedSearchAttributes | None:
+    """``AgentPattern`` for a pattern run, so ``--query 'AgentPattern = "..."'`` finds it."""
+    from durable_agents.runtime.search_attributes import (
+        AGENT_PATTERN,
+        ensure_agent_status_attribute,
+    )
+
+    if pattern is None or not await ensure_agent_status_attribute(client):
+        return None
+    key = SearchAttributeKey.for_keyword(AGENT_PATTERN)
+    return TypedSearchAttributes([SearchAttributePair(key, pattern.workflow_type)])
+
+
 async def cmd_run(args: argparse.Namespace, settings: TemporalSettings) -> int:
     workflow_type, workflow_input, result_type, summary, details = run_request(args)
     client = await connect(settings)
@@ -294,6 +310,7 @@ async def cmd_run(args: argparse.Namespace, settings: TemporalSettings) -> int:
         handle = await client.start_workflow(
             workflow_type, workflow_input, id=workflow_id, task_queue=settings.task_queue,
             result_type=result_type, static_summary=summary, static_details=details,
+            search_attributes=await pattern_attribute(client, pattern),
         )  # fmt: skip
         url = settings.workflow_url(workflow_id, handle.result_run_id)
         if not args.json:

@@ -46,6 +46,9 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
             SearchAttributeKey.for_keyword("AgentStatus"),
             SearchAttributeKey.for_float("AgentCostUSD"),
             SearchAttributeKey.for_int("AgentTokens"),
+            SearchAttributeKey.for_keyword("AgentName"),
+            SearchAttributeKey.for_keyword("AgentModel"),
+            SearchAttributeKey.for_keyword("AgentPattern"),
         ],
     )
     try:

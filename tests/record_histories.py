@@ -211,6 +211,9 @@ async def main() -> None:
             SearchAttributeKey.for_keyword("AgentStatus"),
             SearchAttributeKey.for_float("AgentCostUSD"),
             SearchAttributeKey.for_int("AgentTokens"),
+            SearchAttributeKey.for_keyword("AgentName"),
+            SearchAttributeKey.for_keyword("AgentModel"),
+            SearchAttributeKey.for_keyword("AgentPattern"),
         ],
     )
     async with env:

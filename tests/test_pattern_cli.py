@@ -114,7 +114,8 @@ async def test_starter_run_follows_a_pattern_tree(
 ) -> None:
     """``starter.py run parallel '<JSON>'`` prints each branch's steps, indented under the
     branch's label, approves the finops branch's gated call as ``--approve-as`` (no terminal),
-    and ends with every branch's status; ``starter.py result`` reads the pattern result back."""
+    and ends with every branch's status; ``starter.py result`` reads the pattern result back;
+    the run is found by ``AgentPattern`` and its branch by ``AgentName`` and ``AgentModel``."""
     env = {"TEMPORAL_ADDRESS": address(client), "AGENTS_TASK_QUEUE": task_queue}
     workflow_id = f"cli-tree-{uuid.uuid4().hex[:8]}"
     example = next(p for p in PATTERNS if p.name == "parallel").example
@@ -127,6 +128,16 @@ async def test_starter_run_follows_a_pattern_tree(
         again = await run_cli(
             sys.executable, "starter.py", "result", workflow_id, "--json", env=env
         )
+        temporal, target = find_temporal_cli(), address(client)
+        by_pattern = await run_cli(
+            temporal, "workflow", "list", "--address", target, "--query",
+            f'AgentPattern = "ParallelAgentsWorkflow" AND WorkflowId = "{workflow_id}"',
+        )  # fmt: skip
+        by_agent = await run_cli(
+            temporal, "workflow", "list", "--address", target, "--query",
+            f'AgentName = "finops" AND AgentModel = "scripted" AND WorkflowId = '
+            f'"{workflow_id}/branch-0-finops"',
+        )  # fmt: skip
     out = done.stdout
     assert "started branch-0-finops (AgentWorkflow)" in out
     assert "    [branch-0-finops] step 1" in out
@@ -136,3 +147,5 @@ async def test_starter_run_follows_a_pattern_tree(
     assert "branch 0 finops: completed" in out and "branch 1 triage: completed" in out
     result = json.loads(again.stdout)
     assert result["status"] == "completed" and result["succeeded"] == 2
+    assert workflow_id in by_pattern.stdout, by_pattern.stderr  # the saved-view queries work
+    assert f"{workflow_id}/branch-0-finops" in by_agent.stdout, by_agent.stderr

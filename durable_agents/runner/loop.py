@@ -85,6 +85,8 @@ with workflow.unsafe.imports_passed_through():
 AGENT_STATUS = SearchAttributeKey.for_keyword("AgentStatus")
 AGENT_COST_USD = SearchAttributeKey.for_float("AgentCostUSD")
 AGENT_TOKENS = SearchAttributeKey.for_int("AgentTokens")
+AGENT_NAME = SearchAttributeKey.for_keyword("AgentName")
+AGENT_MODEL = SearchAttributeKey.for_keyword("AgentModel")
 """Search attribute kept current when the server has it: ``temporal workflow list --query
 'AgentStatus="awaiting_approval"'`` finds runs waiting for a human."""
 
@@ -238,6 +240,7 @@ class AgentLoop:
             raise
         self.spec = spec
         self._set_search_status("running")
+        self._set_search_agent(spec)
         try:
             self.status = await self._loop(spec, resume)
         except BudgetExhausted as why:
@@ -931,6 +934,18 @@ class AgentLoop:
     def _set_search_status(self, value: str) -> None:
         if self.worker.status_search_attribute:
             workflow.upsert_search_attributes([AGENT_STATUS.value_set(value)])
+
+    def _set_search_agent(self, spec: AgentSpec) -> None:
+        """``AgentName`` / ``AgentModel``, for the workflow's own agent (runs recorded before
+        these existed do not set them: ``workflow.patched``)."""
+        if (
+            self.continue_as_new_enabled
+            and self.worker.cost_search_attributes
+            and workflow.patched("agent-name-model-search-attributes")
+        ):
+            workflow.upsert_search_attributes(
+                [AGENT_NAME.value_set(spec.name), AGENT_MODEL.value_set(spec.model)]
+            )
 
     def _set_search_cost(self) -> None:
         """``AgentCostUSD`` / ``AgentTokens``: this workflow's spend, its children's included."""
