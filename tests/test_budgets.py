@@ -265,3 +265,17 @@ async def test_starter_runs_with_a_budget_and_reports_the_cost(
     assert cost.returncode == 0, cost.stderr
     assert f"{workflow_id}: spent $" in cost.stdout and "limit $0.0300" in cost.stdout
     assert "stopped: the next model call may cost up to" in cost.stdout
+
+
+def test_the_breakdown_keeps_open_children_and_the_latest_ended() -> None:
+    """A long run with many sub-agents keeps its budget small: every open child and the latest
+    ended ones are listed; the totals count all of them."""
+    from durable_agents.runner.budget import ENDED_CHILDREN_KEPT
+
+    book = BudgetBook()
+    still_open = book.grant("open", "w/open")
+    for i in range(ENDED_CHILDREN_KEPT + 10):
+        book.settle_child(book.grant(f"c{i}", f"w/{i}"), None)
+    labels = [c.label for c in book.state.children]
+    assert labels[0] == "open" and still_open.open
+    assert len(labels) == ENDED_CHILDREN_KEPT + 1 and labels[-1] == f"c{ENDED_CHILDREN_KEPT + 9}"

@@ -42,6 +42,9 @@ request's bytes over-estimates its input tokens (the reservation is a worst case
 
 REQUEST_OVERHEAD_TOKENS = 64
 
+ENDED_CHILDREN_KEPT = 50
+"""Ended children listed in a budget's breakdown (the latest; the totals include all)."""
+
 
 class BudgetExhausted(Exception):
     """The next model call's worst case does not fit in what is left of the budget."""
@@ -186,3 +189,9 @@ class BudgetBook:
         child.open = False
         state.spent_usd = _usd(state.spent_usd + child.spent_usd)
         state.spent_tokens += child.spent_tokens
+        # Keep the breakdown bounded (it is in status, results and continue-as-new input):
+        # every open child, and the latest ended ones; the totals count them all.
+        ended = [c for c in state.children if not c.open]
+        if len(ended) > ENDED_CHILDREN_KEPT:
+            dropped = {id(c) for c in ended[: len(ended) - ENDED_CHILDREN_KEPT]}
+            state.children = [c for c in state.children if id(c) not in dropped]
