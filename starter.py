@@ -8,6 +8,8 @@
     python starter.py cost WORKFLOW_ID                              spend: limit, per child
     python starter.py result WORKFLOW_ID                            wait for and print the result
     python starter.py cancel WORKFLOW_ID                            request cancellation
+    python starter.py steps WORKFLOW_ID                             a run's steps, from history
+    python starter.py fork WORKFLOW_ID --at-step N                  a new run from step N on
     python starter.py pending                                       runs waiting for a human
     python starter.py approve WORKFLOW_ID [APPROVAL] --as NAME      approve a gated tool call
     python starter.py reject WORKFLOW_ID [APPROVAL] --as NAME --reason TEXT
@@ -46,8 +48,9 @@ from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSear
 from temporalio.service import RPCError
 
 from durable_agents.agents import UnknownAgentError, default_registry
-from durable_agents.cli import patterns
-from durable_agents.cli.follow import RunFollower
+from durable_agents.cli import fork, patterns
+from durable_agents.cli.follow import RunFollower, describe_call
+from durable_agents.cli.history import HistoryError, RunSteps, read_run
 from durable_agents.contracts import (
     AgentInput,
     AgentResult,
@@ -467,6 +470,102 @@ async def cmd_decide(args: argparse.Namespace, settings: TemporalSettings) -> in
     return 0
 
 
+def steps_text(view: RunSteps) -> str:
+    runs = len(view.run_ids)
+    lines = [
+        f"{view.workflow_id}: {view.agent}, {view.status}, {len(view.steps)} steps in {runs} "
+        f"run{'s' if runs > 1 else ''}",
+        f"task: {' '.join(view.task.split())[:200]}",
+    ]
+    if view.forked_from is not None:
+        origin = view.forked_from
+        lines.append(f"fork of {origin.workflow_id} (run {origin.run_id}) at step {origin.step}")
+    for step in view.steps:
+        lines += ["", f"step {step.step} · {step.model} · run {step.run_id[:8]}"]
+        if step.text:
+            lines.append("  model: " + " ".join(step.text.split()))
+        lines += [describe_call(call) for call in step.tool_calls]
+        for approval in step.approvals:
+            decided = (
+                f"{approval.decision}d by {approval.approver}"
+                + (f" ({approval.comment})" if approval.comment else "")
+                if approval.decision
+                else "pending"
+            )
+            lines.append(f"  approval {approval.id} ({approval.tool}): {decided}")
+    return "\n".join(lines)
+
+
+async def cmd_steps(args: argparse.Namespace, settings: TemporalSettings) -> int:
+    client = await connect(settings)
+    try:
+        run = await read_run(client, args.workflow_id)
+        if args.conversation is not None:
+            messages = fork.conversation_after(run, args.conversation)
+            emit(
+                args.json,
+                [m.model_dump(mode="json") for m in messages],
+                f"conversation after step {args.conversation} (indexes for --edit-message):\n"
+                + "\n".join(fork.describe_message(i, m) for i, m in enumerate(messages)),
+            )
+            return 0
+    except HistoryError as err:
+        raise CliError(str(err)) from None
+    view = run.view()
+    emit(args.json, view.model_dump(mode="json"), steps_text(view))
+    return 0
+
+
+async def cmd_fork(args: argparse.Namespace, settings: TemporalSettings) -> int:
+    """A new AgentWorkflow from the original's conversation after ``--at-step``, followed."""
+    client = await connect(settings)
+    try:
+        run = await read_run(client, args.workflow_id)
+        edits = [fork.MessageEdit.parse(raw) for raw in args.edit_message]
+        messages = fork.conversation_after(run, args.at_step)
+        fork_input = fork.fork_input(
+            run, args.at_step, fork.apply_edits(messages, args.task, edits), args.model
+        )
+    except HistoryError as err:
+        raise CliError(str(err)) from None
+    origin = fork_input.forked_from
+    assert origin is not None
+    workflow_id = args.id or f"{run.input.agent}-fork-{uuid.uuid4().hex[:8]}"
+    summary = f"fork of {origin.workflow_id} at step {origin.step}"
+    details = start_metadata(fork_input)[1] + (
+        f"\n\n**Forked from:** {origin.workflow_id} (run {origin.run_id}) after step "
+        f"{origin.step}" + "".join(f"; message {e.index} edited" for e in edits)
+    )
+    async with hosted_worker(client, settings, args):
+        handle = await client.start_workflow(
+            "AgentWorkflow", fork_input, id=workflow_id, task_queue=settings.task_queue,
+            result_type=AgentResult, static_summary=summary, static_details=details,
+            memo={"forked_from": origin.model_dump(mode="json")},
+        )  # fmt: skip
+        url = settings.workflow_url(workflow_id, handle.result_run_id)
+        if not args.json:
+            print(f"Started {workflow_id}: {summary}" + (f"; Web UI: {url}" if url else ""))
+        result, error = None, None
+        if not args.start_only:
+            latest = client.get_workflow_handle(workflow_id, result_type=AgentResult)
+            await follow(client, latest, quiet=args.json, approve_as=args.approve_as)
+            result, error = await wait_result(handle)
+    data = {
+        "workflow_id": workflow_id,
+        "run_id": handle.result_run_id,
+        "web_ui": url,
+        "forked_from": origin.model_dump(mode="json"),
+    }
+    if args.start_only:
+        emit(args.json, data, workflow_id)
+        return 0
+    if result is None:
+        emit(args.json, {**data, "status": "failed", "error": error}, f"\nfailed: {error}")
+        return 1
+    emit(args.json, {**data, **result.model_dump(mode="json")}, result_text(result, url))
+    return 0
+
+
 async def cmd_agents(args: argparse.Namespace, settings: TemporalSettings) -> int:
     registry = default_registry(AGENT_MODULES)
     agents = registry.all()
@@ -589,6 +688,28 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("workflow_id")
         p.set_defaults(handler=handler)
     command("pending", "list runs waiting for an approval").set_defaults(handler=cmd_pending)
+    p = command("steps", "a run's steps from its history: model text, tool calls, approvals")
+    p.add_argument("workflow_id")
+    p.add_argument(
+        "--conversation", type=int, metavar="N",
+        help="print the conversation after step N instead (what `fork --at-step N` starts from)",
+    )  # fmt: skip
+    p.set_defaults(handler=cmd_steps)
+    p = command("fork", "start a new run from a run's conversation after one of its steps")
+    p.add_argument("workflow_id")
+    p.add_argument("--at-step", type=int, required=True, metavar="N", help="0: from the start")
+    p.add_argument("--task", help="replace the first user message")
+    p.add_argument(
+        "--edit-message", action="append", default=[], metavar="K=TEXT",
+        help="replace message K's text (see `steps ID --conversation N`); repeatable",
+    )  # fmt: skip
+    p.add_argument("--model", help="the fork's model (default: the original's)")
+    p.add_argument("--id", help="workflow id (default: AGENT-fork-<random>)")
+    p.add_argument("--approve-as", metavar="NAME", help="as for `run`")
+    p.add_argument("--no-follow", dest="start_only", action="store_true",
+                   help="start it and print its id")  # fmt: skip
+    p.add_argument("--no-worker", action="store_true", help="as for `run`")
+    p.set_defaults(handler=cmd_fork)
     for decision in ("approve", "reject"):
         p = command(decision, f"{decision} a pending tool call (via the validated update)")
         p.add_argument("workflow_id")

@@ -230,6 +230,7 @@ class AgentCatalogActivities:
                 max_request_bytes=self._max_request_bytes,
                 status_search_attribute=self._status_search_attribute,
                 cost_search_attributes=self._status_search_attribute,
+                agent_search_attributes=self._status_search_attribute,
                 default_budget_usd=_env_number("DURABLE_AGENTS_BUDGET_USD", float),
                 default_budget_tokens=_env_number("DURABLE_AGENTS_BUDGET_TOKENS", int),
                 model_task_queues=self._model_task_queues,

@@ -23,6 +23,7 @@ from bench import (
     pattern_fanout,
     resume,
     throughput,
+    tracing,
 )
 
 
@@ -41,6 +42,9 @@ async def main(quick: bool) -> dict[str, Any]:
     summary["resume"] = await resume.main([10] if quick else [10, 100, 300])
     summary["approval_latency"] = await approval_latency.main(runs=6 if quick else 20)
     summary["caching"] = await caching.main(steps=10 if quick else 50)
+    summary["tracing"] = await tracing.main(
+        steps=10 if quick else 20, levels=[1, 20], rounds=1 if quick else 3
+    )
 
     print("\n=== summary " + "=" * 66)
     table = summary["throughput"]
@@ -91,6 +95,16 @@ async def main(quick: bool) -> dict[str, Any]:
         f"billed input cost per step over {c['steps']} steps, Anthropic caching off / on: "
         f"${c['settings']['off']['mean_usd_per_step']:.4f} / ${on:.4f} "
         f"({c['ratio_off_over']['conversation']:.2f}x)"
+    )
+    t = summary["tracing"]["levels"]
+    print(
+        "tracing on / off, ms per step: "
+        + ", ".join(
+            f"{n} at once {row['on']['ms_per_step']:.1f} / {row['off']['ms_per_step']:.1f} "
+            f"({row['latency_ratio']:.2f}x)"
+            for n, row in t.items()
+        )
+        + f"; {t[1]['spans_per_run']:.0f} spans a run"
     )
     print(f"total bench time {time.perf_counter() - started:.0f} s")
     RESULTS.mkdir(exist_ok=True)

@@ -75,12 +75,30 @@ class AgentInput(BaseModel):
     """Most tokens (input, output and cache) this run and its sub-agents may use."""
     carry: CarriedRun | None = None
     """Set by the workflow itself when it continues as new; starters leave it out."""
+    history: list[Message] | None = None
+    """Set by ``starter.py fork``: the conversation to start from (the original run's as it
+    stood after ``forked_from.step``, possibly edited) instead of ``task`` alone. The agent is
+    loaded as usual, so policy, approvals and ``model`` apply afresh; ``task`` is its first user
+    message."""
+    forked_from: ForkOrigin | None = None
+    """Set with ``history``: the run this one was forked from; its steps continue from there."""
 
     @property
     def payload_storage_hint(self) -> StorageHint | None:
-        """A continue-as-new input carries the conversation: it leaves history from 2 KiB on.
-        A starter's input follows the general rule (inline unless large)."""
-        return "offload" if self.carry is not None else None
+        """A continue-as-new or fork input carries a conversation: it leaves history from 2 KiB
+        on. A starter's input follows the general rule (inline unless large)."""
+        return "offload" if self.carry is not None or self.history is not None else None
+
+
+class ForkOrigin(BaseModel):
+    """Where a fork (``starter.py fork``) came from: the original run, at one of its steps."""
+
+    workflow_id: str
+    run_id: str
+    """The run of the original's continue-as-new chain that made step ``step``."""
+    step: int = Field(ge=0)
+    """The fork starts from the conversation as it stood after this step (0: the first
+    request); its own steps are numbered from ``step + 1``."""
 
 
 class ToolCallRecord(BaseModel):
@@ -187,6 +205,8 @@ class WorkerSettings(BaseModel):
     """The worker's budget for runs that set none (``DURABLE_AGENTS_BUDGET_USD``)."""
     default_budget_tokens: int | None = None
     """``DURABLE_AGENTS_BUDGET_TOKENS``."""
+    agent_search_attributes: bool = False
+    """Whether the server has ``AgentName`` and ``AgentModel`` for the run to set."""
     cost_search_attributes: bool = False
     """Whether the server has ``AgentCostUSD`` and ``AgentTokens`` for the run to keep current."""
     model_task_queues: dict[str, str] = Field(default_factory=dict)

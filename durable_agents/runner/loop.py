@@ -81,6 +81,7 @@ with workflow.unsafe.imports_passed_through():
         list_mcp_tools,
         load_agent,
     )
+    from durable_agents.tracing import agent_span, trace_approval
 
 AGENT_STATUS = SearchAttributeKey.for_keyword("AgentStatus")
 AGENT_COST_USD = SearchAttributeKey.for_float("AgentCostUSD")
@@ -214,6 +215,12 @@ class AgentLoop:
         """Run the agent to its end. Cancellation ends it with status ``cancelled``; a model
         call that fails for good fails the workflow with ``ModelCallFailed``."""
         self.agent = input.agent
+        # Tracing: one ``invoke_agent`` span around the whole run, the parent of its model,
+        # tool, approval and sub-agent spans (replay-safe; a no-op span when tracing is off).
+        with agent_span(self):
+            return await self._run(input)
+
+    async def _run(self, input: AgentInput) -> AgentResult:
         self.delegations = Delegations(depth=input.depth, granted=input.subagent_calls_granted)
         resume: ResumeStep | None = None
         try:
@@ -234,7 +241,14 @@ class AgentLoop:
                 if spec.mcp_servers:
                     spec = await self._with_mcp_tools(spec)
                 spec = self._with_overrides(spec, input)
-                self.messages.append(UserMessage(text=input.task))
+                if input.history:
+                    # A fork (``starter.py fork``): another run's conversation as it stood after
+                    # step ``forked_from.step``; this run goes on from there with its own keys,
+                    # policy and approvals. Inputs recorded before forks existed have no history.
+                    self.messages.extend(input.history)
+                    self.steps = input.forked_from.step if input.forked_from else 0
+                else:
+                    self.messages.append(UserMessage(text=input.task))
         except ApplicationError:
             self.status, self.phase = "failed", "finished"
             raise
@@ -876,6 +890,7 @@ class AgentLoop:
             )
         request = self.desk.decision(approval.id)
         assert request is not None
+        trace_approval(approval, request, self.agent)  # who decided what (a span; replay-safe)
         self.desk.close(approval, request)
         self.approval_ids.discard(approval.id)
         self._closed.add(approval.id)
@@ -937,12 +952,8 @@ class AgentLoop:
 
     def _set_search_agent(self, spec: AgentSpec) -> None:
         """``AgentName`` / ``AgentModel``, for the workflow's own agent (runs recorded before
-        these existed do not set them: ``workflow.patched``)."""
-        if (
-            self.continue_as_new_enabled
-            and self.worker.cost_search_attributes
-            and workflow.patched("agent-name-model-search-attributes")
-        ):
+        these existed have no ``agent_search_attributes`` in their worker settings)."""
+        if self.continue_as_new_enabled and self.worker.agent_search_attributes:
             workflow.upsert_search_attributes(
                 [AGENT_NAME.value_set(spec.name), AGENT_MODEL.value_set(spec.model)]
             )

@@ -11,6 +11,7 @@ from durable_agents.runtime.codecserver import CodecSidecar
 from durable_agents.runtime.converter import data_converter_from_env
 from durable_agents.runtime.devserver import DevServer
 from durable_agents.runtime.settings import EMBEDDED_UI_PORT, TemporalSettings
+from durable_agents.tracing import install_tracing
 
 SEARCH_ATTRIBUTES: dict[str, str] = {"AgentStatus": "Keyword"}
 """Custom search attributes the embedded server registers at start."""
@@ -67,8 +68,9 @@ async def start_embedded_services(settings: TemporalSettings) -> bool:
 async def connect(
     settings: TemporalSettings | None = None, *, start_embedded: bool = True
 ) -> Client:
-    """Connect with the project's data converter (``runtime.converter``); in embedded mode start
-    the dev server if needed."""
+    """Connect with the project's data converter (``runtime.converter``) and, when the environment
+    turns it on, tracing (``durable_agents.tracing``: workers built on this client trace too);
+    in embedded mode start the dev server if needed."""
     settings = settings or TemporalSettings.from_env()
     if settings.embedded and start_embedded:
         await start_embedded_services(settings)
@@ -76,4 +78,5 @@ async def connect(
         settings.address,
         namespace=settings.namespace,
         data_converter=data_converter_from_env(),
+        plugins=install_tracing(),
     )
