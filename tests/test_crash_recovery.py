@@ -14,14 +14,15 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
 from durable_agents.contracts import AgentInput, AgentResult, AgentStatusView
 from durable_agents.contracts.approvals import ApprovalSignal
 from examples.finops import inventory
 from tests.worker_processes import (
     WorkerProcess,
+    assert_model_calls_not_repeated,
     completed_model_calls,
+    completed_model_calls_in,
     effect_journal,
     effects_in_flight,
     wait_for_poller,
@@ -223,15 +224,7 @@ async def test_kill9_while_subagents_run_every_run_completes_without_repeating_m
     children = [f"{handle.id}/test-adder-1-call_1_{i}" for i in range(3)]
 
     async def done_in_children() -> dict[str, list[str]]:
-        done: dict[str, list[str]] = {}
-        for child in children:
-            try:
-                done[child] = await completed_model_calls(client.get_workflow_handle(child))
-            except RPCError as err:  # not started yet: nothing done there
-                if err.status != RPCStatusCode.NOT_FOUND:
-                    raise
-                done[child] = []
-        return done
+        return await completed_model_calls_in(client, children)
 
     for _ in range(600):
         before = await done_in_children()
@@ -249,15 +242,4 @@ async def test_kill9_while_subagents_run_every_run_completes_without_repeating_m
     for child in children:
         child_result = await client.get_workflow_handle(child, result_type=AgentResult).result()
         assert child_result.output == "The sums are 3 and 42."
-    journal = Path(env["SCRIPTED_MODEL_JOURNAL"]).read_text().split()
-    for workflow_id, calls in before.items():
-        for activity_id in calls:
-            step = activity_id.removeprefix("model-")
-            attempts = [
-                key
-                for key in journal
-                if key.startswith(f"{workflow_id}/")
-                and key.endswith(f"/model/{step}")
-                and key.count("/") == workflow_id.count("/") + 3
-            ]
-            assert len(attempts) == 1, f"{workflow_id} {activity_id} was made again after the kill"
+    assert_model_calls_not_repeated(Path(env["SCRIPTED_MODEL_JOURNAL"]), before)

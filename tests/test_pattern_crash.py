@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from durable_agents.contracts import AgentStatusView
 from durable_agents.contracts.approvals import ApprovalSignal
@@ -25,7 +25,9 @@ from durable_agents.contracts.patterns import ParallelResult
 from examples.finops import inventory
 from tests.worker_processes import (
     WorkerProcess,
+    assert_model_calls_not_repeated,
     completed_model_calls,
+    completed_model_calls_in,
     effects_in_flight,
     wait_for_poller,
 )
@@ -72,15 +74,7 @@ async def test_kill9_during_fan_out_every_branch_completes_once(
     children = [f"{parent}/branch-{i}-finops-chaos" for i in range(BRANCHES)]
 
     async def done_in_children() -> dict[str, list[str]]:
-        done: dict[str, list[str]] = {}
-        for child in children:
-            try:
-                done[child] = await completed_model_calls(client.get_workflow_handle(child))
-            except RPCError as err:  # not started yet: nothing done there
-                if err.status != RPCStatusCode.NOT_FOUND:
-                    raise
-                done[child] = []
-        return done
+        return await completed_model_calls_in(client, children)
 
     approved: set[str] = set()
 
@@ -117,21 +111,10 @@ async def test_kill9_during_fan_out_every_branch_completes_once(
 
     assert result.status == "completed" and result.succeeded == BRANCHES, result
     assert len(approved) == BRANCHES  # one gated stop per branch, each decided via the parent
-    model_journal = Path(env["SCRIPTED_MODEL_JOURNAL"]).read_text().split()
-    for child, calls in before.items():
-        assert len(await completed_model_calls(client.get_workflow_handle(child))) == len(
-            set(await completed_model_calls(client.get_workflow_handle(child)))
-        )
-        for activity_id in calls:
-            step = activity_id.removeprefix("model-")
-            attempts = [
-                key
-                for key in model_journal
-                if key.startswith(f"{child}/")
-                and key.endswith(f"/model/{step}")
-                and key.count("/") == child.count("/") + 3
-            ]
-            assert len(attempts) == 1, f"{child} {activity_id} was made again after the kill"
+    for child in children:  # each completed model call is in the history once
+        calls = await completed_model_calls(client.get_workflow_handle(child))
+        assert len(calls) == len(set(calls))
+    assert_model_calls_not_repeated(Path(env["SCRIPTED_MODEL_JOURNAL"]), before)
     with inventory.connect(Path(worker_env["INVENTORY_DB"])) as db:
         notified = [key for (key,) in db.execute("SELECT idempotency_key FROM notifications")]
         acted = [key for (key,) in db.execute("SELECT idempotency_key FROM actions")]

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from durable_agents.contracts import AgentResult
@@ -118,3 +119,33 @@ def effects_in_flight(path: Path) -> set[str]:
     for event, key, _ in effect_journal(path):
         open_keys[key] += 1 if event == "committed" else -1
     return {key for key, count in open_keys.items() if count > 0}
+
+
+async def completed_model_calls_in(client: Client, workflow_ids: list[str]) -> dict[str, list[str]]:
+    """``completed_model_calls`` of each workflow (none for one that has not started yet)."""
+    done: dict[str, list[str]] = {}
+    for workflow_id in workflow_ids:
+        try:
+            done[workflow_id] = await completed_model_calls(client.get_workflow_handle(workflow_id))
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            done[workflow_id] = []
+    return done
+
+
+def assert_model_calls_not_repeated(journal: Path, done: dict[str, list[str]]) -> None:
+    """Each model call in ``done`` (workflow id -> activity ids completed before a kill) was
+    made exactly once, as the scripted provider's journal of idempotency keys shows."""
+    keys = journal.read_text().split()
+    for workflow_id, calls in done.items():
+        for activity_id in calls:
+            step = activity_id.removeprefix("model-")
+            attempts = [
+                key
+                for key in keys
+                if key.startswith(f"{workflow_id}/")
+                and key.endswith(f"/model/{step}")
+                and key.count("/") == workflow_id.count("/") + 3
+            ]
+            assert len(attempts) == 1, f"{workflow_id} {activity_id} was made again after the kill"
