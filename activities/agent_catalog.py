@@ -234,6 +234,7 @@ class AgentCatalogActivities:
                 default_budget_usd=_env_number("DURABLE_AGENTS_BUDGET_USD", float),
                 default_budget_tokens=_env_number("DURABLE_AGENTS_BUDGET_TOKENS", int),
                 model_task_queues=self._model_task_queues,
+                hold_early_decisions=True,
             ),
             price=run_price(model),
             prices={m: run_price(m) for m in usable},

@@ -191,3 +191,76 @@ def sys_executable() -> str:
     import sys
 
     return sys.executable
+
+
+async def test_approval_signalled_as_a_continued_run_starts_is_applied(
+    client: Client, task_queue: str, registry: AgentRegistry
+) -> None:
+    """A decision that reaches a run in its very first workflow task — the run that continued
+    as new while the approval waited, before it has re-opened that approval — is held until the
+    approval re-opens, then applied: the call runs once and the record names the approver.
+
+    (Seen under chaos: an approval accepted by the server just as the run continued as new was
+    ignored as "nothing is pending", and the run waited for it forever.) The timing is made
+    exact here: the continued run's input is started again with the signal in its first task."""
+    TRANSFERS.clear()
+    async with running_worker(client, task_queue, registry):
+        handle = await client.start_workflow(
+            "AgentWorkflow",
+            AgentInput(agent="test-gatekeeper", task="pay", continue_as_new_after_steps=1),
+            id=f"gate-{uuid.uuid4()}",
+            task_queue=task_queue,
+            result_type=AgentResult,
+        )
+        first_run = handle.first_execution_run_id or handle.result_run_id
+        latest = client.get_workflow_handle(handle.id, result_type=AgentResult)
+        for _ in range(400):
+            if (await latest.describe()).run_id != first_run:
+                break
+            await asyncio.sleep(0.05)
+        [approval] = await pending(latest)
+        started = (await latest.fetch_history()).events[0]
+        [carried] = await client.data_converter.decode(
+            started.workflow_execution_started_event_attributes.input.payloads, [AgentInput]
+        )
+        assert isinstance(carried, AgentInput) and carried.carry is not None
+        await latest.terminate("its input is run again below")
+
+        again = await client.start_workflow(
+            "AgentWorkflow",
+            carried,
+            id=f"gate-{uuid.uuid4()}",
+            task_queue=task_queue,
+            result_type=AgentResult,
+            start_signal="approve",
+            start_signal_args=[ApprovalSignal(approval_id=approval.id, approver="alice")],
+        )
+        result = await asyncio.wait_for(again.result(), timeout=60)
+    assert result.status == "completed"
+    [record] = result.approvals
+    assert (record.id, record.decision, record.approver) == (approval.id, "approve", "alice")
+    assert [t[1:] for t in TRANSFERS] == [(10, "acct-1")]
+
+
+async def test_a_decision_sent_before_the_approval_exists_approves_nothing(
+    client: Client, task_queue: str, registry: AgentRegistry
+) -> None:
+    """A decision in a new run's first task, for an approval its model has not asked for yet
+    (the id guessed ahead), is dropped: the call, when it comes, still waits for a human."""
+    TRANSFERS.clear()
+    async with running_worker(client, task_queue, registry):
+        handle = await client.start_workflow(
+            "AgentWorkflow",
+            AgentInput(agent="test-gatekeeper", task="pay"),
+            id=f"gate-{uuid.uuid4()}",
+            task_queue=task_queue,
+            result_type=AgentResult,
+            start_signal="approve",
+            start_signal_args=[ApprovalSignal(approval_id="apr-1-0", approver="alice")],
+        )
+        [approval] = await pending(handle)
+        assert approval.id == "apr-1-0" and TRANSFERS == []
+        await handle.signal("reject", ApprovalSignal(approval_id="apr-1-0", approver="bob"))
+        result = await handle.result()
+    [record] = result.approvals
+    assert (record.decision, record.approver) == ("reject", "bob") and TRANSFERS == []

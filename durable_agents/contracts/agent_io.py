@@ -209,6 +209,9 @@ class WorkerSettings(BaseModel):
     """Whether the server has ``AgentName`` and ``AgentModel`` for the run to set."""
     cost_search_attributes: bool = False
     """Whether the server has ``AgentCostUSD`` and ``AgentTokens`` for the run to keep current."""
+    hold_early_decisions: bool = False
+    """Whether a decision signalled to a continued run before it re-opened its approvals is
+    held and applied (runs recorded before this was fixed ignored it: they replay unchanged)."""
     model_task_queues: dict[str, str] = Field(default_factory=dict)
     """Provider (``anthropic``, ``openai``, ...) -> the task queue its model calls go to, where a
     queue-wide rate limit applies to every worker; providers not listed use the run's queue."""

@@ -39,6 +39,19 @@ class ApprovalDesk:
         reported them (``agent_child_approvals``)."""
         self.closed_children: set[str] = set()
         """Children that ended: late reports from them are ignored."""
+        self.held: list[DecideRequest] = []
+        """Decisions signalled to a continued run before it re-opened the approvals it carries
+        (signal handlers run before the workflow's code in its first task): applied when their
+        approval re-opens (``take_held``)."""
+
+    def hold(self, request: DecideRequest) -> None:
+        self.held.append(request)
+
+    def take_held(self, approval_id: str) -> list[DecideRequest]:
+        """The held decisions for ``approval_id`` (or naming none), removed from the hold."""
+        taken = [r for r in self.held if r.approval_id in (approval_id, None)]
+        self.held = [r for r in self.held if r not in taken]
+        return taken
 
     def child_report(self, workflow_id: str, pending: list[PendingApproval]) -> None:
         if workflow_id not in self.closed_children:

@@ -318,7 +318,10 @@ class AgentRunner:
         owner = next((loop for loop in self.loops if approval_id in loop.approval_ids), None)
         if owner is None or owner.spec is None:
             if not self.loops or all(loop.spec is None for loop in self.loops):
-                raise InvalidDecision("the run has not loaded its agent yet; nothing is pending")
+                raise InvalidDecision(
+                    "the run has not loaded its agent yet (starting, or continuing as new); "
+                    "nothing is pending: try again in a moment"
+                )
             owner = next(loop for loop in self.loops if loop.spec is not None)
         assert owner.spec is not None
         tools = {t.name: t for t in owner.spec.tools}
@@ -344,10 +347,26 @@ class AgentRunner:
             arguments=signal.arguments if decision == "approve" else None,
             comment=(signal.reason or signal.comment) if decision == "reject" else signal.comment,
         )
+        if self._starting(request):
+            # A run continued as new gets its first task (and signals with it) before it has
+            # re-opened the approvals it carries: hold the decision until it has.
+            workflow.logger.info(
+                "holding %s signal for %s until the run has loaded its agent",
+                request.decision,
+                request.approval_id or "the pending approval",
+            )
+            self.desk.hold(request)
+            return
         try:
             self.decide(request)
         except InvalidDecision as err:
             workflow.logger.warning("ignored %s signal: %s", request.decision, err)
+
+    def _starting(self, request: DecideRequest) -> bool:
+        """Whether no agent of this run has loaded yet (a decision for a child is forwarded)."""
+        return (request.approval_id is None or "/" not in request.approval_id) and all(
+            loop.spec is None for loop in self.loops
+        )
 
 
 class AgentHost:

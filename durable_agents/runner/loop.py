@@ -59,7 +59,7 @@ with workflow.unsafe.imports_passed_through():
     from durable_agents.contracts.tools import InvalidArguments, parse_arguments
     from durable_agents.conversation import apply_summary, compact, plan_context, summary_request
     from durable_agents.runner import policies
-    from durable_agents.runner.approvals import ApprovalDesk, argument_refusal
+    from durable_agents.runner.approvals import ApprovalDesk, InvalidDecision, argument_refusal
     from durable_agents.runner.budget import BudgetBook, BudgetExhausted
     from durable_agents.runner.delegation import Delegations, subagent_of
     from durable_agents.runner.keys import (
@@ -253,6 +253,7 @@ class AgentLoop:
             self.status, self.phase = "failed", "finished"
             raise
         self.spec = spec
+        self._drop_held_decisions(resume)
         self._set_search_status("running")
         self._set_search_agent(spec)
         try:
@@ -848,6 +849,8 @@ class AgentLoop:
         )
         self.desk.open(approval)
         self.approval_ids.add(approval.id)
+        if carried is not None:
+            self._apply_held_decisions(spec, approval)
         self._show_approvals()
         decided = await self._wait_for_decision(
             approval, self._until(approval.deadline), "approval deadline"
@@ -896,6 +899,39 @@ class AgentLoop:
         self._closed.add(approval.id)
         self._show_approvals()
         return request
+
+    def _drop_held_decisions(self, resume: ResumeStep | None) -> None:
+        """Signals held while the run loaded (``ApprovalDesk.held``) that no approval it
+        carries will take: logged and dropped, as a decision for nothing pending always is."""
+        carried = {a.id for a in resume.pending} if resume is not None else set()
+        for request in list(self.desk.held):
+            if request.approval_id in carried or (request.approval_id is None and carried):
+                continue
+            self.desk.held.remove(request)
+            workflow.logger.warning(
+                "ignored %s signal: %s",
+                request.decision,
+                f"approval {request.approval_id!r} is not pending"
+                if request.approval_id
+                else "no approval is pending",
+            )
+
+    def _apply_held_decisions(self, spec: AgentSpec, approval: PendingApproval) -> None:
+        """Decide a re-opened approval by the signals held for it (``ApprovalDesk.held``),
+        checked as any decision is; the first valid one wins."""
+        for request in self.desk.take_held(approval.id):
+            if not self.worker.hold_early_decisions:
+                workflow.logger.warning(
+                    "ignored %s signal: the run had not re-opened its approvals yet",
+                    request.decision,
+                )
+                continue
+            try:
+                checked = self.desk.check(request, spec.approvals, {t.name: t for t in spec.tools})
+            except InvalidDecision as err:
+                workflow.logger.warning("ignored %s signal: %s", request.decision, err)
+                continue
+            self.desk.submit(request, checked)
 
     async def _wait_for_decision(
         self, approval: PendingApproval, timeout: timedelta, deadline: str
