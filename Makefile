@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TASK ?= Our cloud bill spiked this week. Find out why, tell the owner, and stop anything idle that is burning money.
 
-.PHONY: install demo review worker test test-fast lint format typecheck bench soak chaos clean server-stop
+.PHONY: install demo review worker test test-fast lint format typecheck bench soak chaos clean server-stop replay-check
 
 $(BIN)/python: pyproject.toml uv.lock
 	$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -58,6 +58,11 @@ soak: install
 
 chaos: install
 	$(BIN)/python -m bench.chaos
+
+# Before a deploy: replay recent runs from the server (TEMPORAL_ADDRESS) against this checkout;
+# fails on the first nondeterminism. `make replay-check REPLAY_ARGS="--since 30d --limit 200"`.
+replay-check: install
+	$(BIN)/python starter.py replay-check $(REPLAY_ARGS)
 
 server-stop: install
 	$(BIN)/python starter.py server stop

@@ -15,6 +15,7 @@
     python starter.py reject WORKFLOW_ID [APPROVAL] --as NAME --reason TEXT
     python starter.py agents                                        the agents this project serves
     python starter.py server start|stop|status                      the embedded dev server
+    python starter.py replay-check [--since 7d]                     replay recent runs (pre-deploy)
 
 Every command takes ``--json`` for machine-readable output. With ``TEMPORAL_ADDRESS`` unset the
 embedded dev server is used (started if needed), and ``run`` runs a worker inside the command
@@ -31,6 +32,7 @@ import os
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -59,6 +61,7 @@ from durable_agents.contracts import (
 )
 from durable_agents.contracts.approvals import DecideRequest, DecideResult
 from durable_agents.contracts.budget import Budget
+from durable_agents.runner import policies
 from durable_agents.runtime.client import (
     connect,
     embedded_codec_server,
@@ -205,14 +208,24 @@ async def handle_approval(
 
 
 async def follow(
-    client: Client, handle: WorkflowHandle[Any, Any], quiet: bool, approve_as: str | None = None
+    client: Client,
+    handle: WorkflowHandle[Any, Any],
+    quiet: bool,
+    approve_as: str | None = None,
+    stream: bool = False,
 ) -> None:
-    """Print each step of the run and of every workflow under it as it happens."""
+    """Print each step of the run and of every workflow under it as it happens; with
+    ``stream``, the model's text too, as it is generated (on stderr with ``--json``)."""
 
     async def on_approval(owner: WorkflowHandle[Any, Any], approval: PendingApproval) -> None:
         await handle_approval(owner, approval, approve_as, quiet)
 
     out = sys.stderr if quiet else sys.stdout
+    if stream:
+        from durable_agents.cli.live import follow_streamed
+
+        await follow_streamed(client, handle, out, on_approval)
+        return
     await RunFollower(client, out=out, on_approval=on_approval, steps=not quiet).follow(handle)
 
 
@@ -270,8 +283,14 @@ def run_request(args: argparse.Namespace) -> tuple[str, BaseModel, type[BaseMode
             max_steps=args.max_steps,
             budget_usd=args.budget_usd,
             budget_tokens=args.budget_tokens,
+            stream=args.stream,
         )
         return ("AgentWorkflow", agent_input, AgentResult, *start_metadata(agent_input))
+    if args.stream:
+        raise CliError(
+            "--stream streams one agent's run; a pattern's agents run as child workflows, "
+            "followed step by step without it"
+        )
     try:
         value = pattern.parse(args.task)
     except ValueError as err:
@@ -314,6 +333,7 @@ async def cmd_run(args: argparse.Namespace, settings: TemporalSettings) -> int:
             workflow_type, workflow_input, id=workflow_id, task_queue=settings.task_queue,
             result_type=result_type, static_summary=summary, static_details=details,
             search_attributes=await pattern_attribute(client, pattern),
+            task_timeout=policies.WORKFLOW_TASK_TIMEOUT,  # resume fast after a worker dies
         )  # fmt: skip
         url = settings.workflow_url(workflow_id, handle.result_run_id)
         if not args.json:
@@ -322,7 +342,9 @@ async def cmd_run(args: argparse.Namespace, settings: TemporalSettings) -> int:
         if not args.start_only:
             # The id, not this run: after continue-as-new the latest run answers.
             latest = client.get_workflow_handle(workflow_id, result_type=result_type)
-            await follow(client, latest, quiet=args.json, approve_as=args.approve_as)
+            await follow(
+                client, latest, quiet=args.json, approve_as=args.approve_as, stream=args.stream
+            )
             result, error = await wait_result(handle)
         else:
             result, error = None, None
@@ -541,6 +563,7 @@ async def cmd_fork(args: argparse.Namespace, settings: TemporalSettings) -> int:
             "AgentWorkflow", fork_input, id=workflow_id, task_queue=settings.task_queue,
             result_type=AgentResult, static_summary=summary, static_details=details,
             memo={"forked_from": origin.model_dump(mode="json")},
+            task_timeout=policies.WORKFLOW_TASK_TIMEOUT,
         )  # fmt: skip
         url = settings.workflow_url(workflow_id, handle.result_run_id)
         if not args.json:
@@ -642,6 +665,50 @@ async def cmd_server(args: argparse.Namespace, settings: TemporalSettings) -> in
     return 0
 
 
+async def cmd_replay_check(args: argparse.Namespace, settings: TemporalSettings) -> int:
+    """Replay recent runs of every served workflow type against this code; 1 on any failure."""
+    from durable_agents.cli import replay_check
+    from worker import example_workflows
+
+    try:
+        overrides = [replay_check.load_workflow(spec) for spec in args.workflow]
+        since = parse_duration(args.since)
+    except (replay_check.ReplayCheckError, ValueError) as err:
+        raise CliError(str(err)) from None
+    if args.limit < 1:
+        raise CliError("--limit must be at least 1")
+    workflows = replay_check.served_workflows(example_workflows(), overrides)
+    try:
+        client = await connect(settings, start_embedded=False)
+    except RuntimeError as err:  # the SDK's "Failed client connect: ..."
+        raise CliError(f"cannot reach Temporal at {settings.address}: {err}") from None
+    replayer = replay_check.build_replayer(client, default_registry(AGENT_MODULES), workflows)
+    reports = await replay_check.check(
+        client, replayer, [replay_check.workflow_type(cls) for cls in workflows],
+        task_queue=settings.task_queue, since=since, limit=args.limit, query=args.query,
+    )  # fmt: skip
+    failed = sum(r.failed for r in reports)
+    summary = (
+        f"replay-check: {sum(r.replayed for r in reports)} runs replayed, {failed} failed "
+        f"(started in the last {args.since} on task queue {settings.task_queue!r})"
+    )
+    emit(
+        args.json,
+        {"ok": failed == 0, "reports": [r.as_json() for r in reports]},
+        "\n".join([*(r.text() for r in reports), summary]),
+    )
+    return 1 if failed else 0
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90m``, ``36h``, ``7d`` -> a timedelta."""
+    units = {"m": "minutes", "h": "hours", "d": "days"}
+    number, unit = text[:-1], text[-1:]
+    if unit not in units or not number.isdigit() or int(number) < 1:
+        raise ValueError(f"{text!r} is not a duration like 90m, 36h or 7d")
+    return timedelta(**{units[unit]: int(number)})
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="starter.py", description=__doc__.split("\n\n")[0])
     sub = top.add_subparsers(dest="command", required=True)
@@ -666,6 +733,10 @@ def parser() -> argparse.ArgumentParser:
             "--budget-usd", type=float, help="stop (budget_exhausted) before spending more"
         )
         p.add_argument("--budget-tokens", type=int, help="stop before using more tokens")
+        p.add_argument(
+            "--stream", action="store_true",
+            help="stream the model's text as it is generated (the run records its stream)",
+        )  # fmt: skip
         p.add_argument("--id", help="workflow id (default: AGENT-<random>)")
         p.add_argument(
             "--approve-as",
@@ -725,6 +796,15 @@ def parser() -> argparse.ArgumentParser:
     command("patterns", "list the multi-agent patterns, with examples").set_defaults(
         handler=cmd_patterns
     )
+    p = command("replay-check", "replay recent runs against this code: run before a deploy")
+    p.add_argument("--since", default="7d", help="runs started this recently (90m, 36h, 7d)")
+    p.add_argument("--limit", type=int, default=50, help="runs per workflow type (default 50)")
+    p.add_argument("--query", help="a visibility query ANDed in, e.g. ExecutionStatus='Running'")
+    p.add_argument(
+        "--workflow", action="append", default=[], metavar="MODULE:CLASS",
+        help="also replay with this workflow class (replaces a served one of the same type)",
+    )  # fmt: skip
+    p.set_defaults(handler=cmd_replay_check)
     p = command("server", "manage the embedded Temporal dev server")
     p.add_argument("action", choices=["start", "stop", "status"])
     p.set_defaults(handler=cmd_server)

@@ -32,7 +32,9 @@ from durable_agents.effects import EffectLedger
 from durable_agents.mcp_tools import McpServer
 from durable_agents.payload_storage import close_storage
 from durable_agents.plugin import AgentsPlugin
+from durable_agents.runner import policies
 from durable_agents.runtime.client import connect
+from durable_agents.runtime.deployment import WorkerDeployment, set_current_version, worker_options
 from durable_agents.runtime.rate_limits import ProviderRateLimit, rate_limits_from_env
 from durable_agents.runtime.search_attributes import ensure_agent_status_attribute
 from durable_agents.runtime.settings import TemporalSettings
@@ -120,6 +122,7 @@ def build_worker(
     max_concurrent_activities: int = MAX_CONCURRENT_ACTIVITIES,
     workflows: Sequence[type] = (),
     rate_limits: Sequence[ProviderRateLimit] | None = None,
+    deployment: WorkerDeployment | None = None,
 ) -> AgentWorkers:
     """The workers for ``task_queue``: use as ``async with build_worker(...):``.
 
@@ -133,6 +136,8 @@ def build_worker(
         workflows: Your own workflows (``AgentHost``) to serve next to ``AgentWorkflow``.
         rate_limits: Providers whose model calls go to their own queue, rate-limited by the
             server; default: ``<PROVIDER>_REQUESTS_PER_MINUTE`` from the environment.
+        deployment: Poll as this worker deployment build, runs pinned to it
+            (``runtime.deployment``); default None: unversioned.
     """
     registry = registry or default_registry(AGENT_MODULES)
     providers = providers if providers is not None else providers_from_env(registry)
@@ -154,6 +159,9 @@ def build_worker(
         workflows=list(workflows),
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         max_concurrent_activities=max_concurrent_activities,
+        # A dead worker's runs move to a live one within this (trade-off: policies.py).
+        sticky_queue_schedule_to_start_timeout=policies.STICKY_QUEUE_SCHEDULE_TO_START_TIMEOUT,
+        **worker_options(deployment),
     )
     call_model = ModelActivities(providers).call_model
     model_workers = [
@@ -166,10 +174,21 @@ def build_worker(
             max_task_queue_activities_per_second=limit.activities_per_second,
             graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
             max_concurrent_activities=max_concurrent_activities,
+            # The same build as the agent worker: a pinned run's model calls stay on its build.
+            deployment_config=deployment.worker_config() if deployment else None,
         )
         for limit in rate_limits
     ]
     return AgentWorkers(agents, model_workers)
+
+
+def example_workflows() -> list[type]:
+    """The example workflows ``python worker.py`` serves next to the shipped ones (and
+    ``starter.py replay-check`` replays)."""
+    from examples.bill_review import BillReview
+    from examples.security_review.workflow import SecurityReviewWorkflow
+
+    return [BillReview, SecurityReviewWorkflow]
 
 
 async def connect_patiently(settings: TemporalSettings) -> Client:
@@ -192,15 +211,13 @@ async def connect_patiently(settings: TemporalSettings) -> Client:
 async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = TemporalSettings.from_env()
+    deployment = WorkerDeployment.from_env()
     client = await connect_patiently(settings)
-    # The example workflows, served by `make worker`.
-    from examples.bill_review import BillReview
-    from examples.security_review.workflow import SecurityReviewWorkflow
-
     workers = build_worker(
         client,
         settings.task_queue,
-        workflows=[BillReview, SecurityReviewWorkflow],
+        workflows=example_workflows(),
+        deployment=deployment,
         status_search_attribute=await ensure_agent_status_attribute(client),
         max_concurrent_activities=int(
             os.environ.get("WORKER_MAX_CONCURRENT_ACTIVITIES", MAX_CONCURRENT_ACTIVITIES)
@@ -218,6 +235,15 @@ async def main() -> None:
             settings.address,
             settings.namespace,
         )
+        if deployment is not None:
+            if deployment.set_current:
+                await set_current_version(client, deployment.version)
+            log.info(
+                "worker deployment %r build %r%s; runs stay on the build they started on",
+                deployment.version.deployment_name,
+                deployment.version.build_id,
+                " (now current)" if deployment.set_current else "",
+            )
         for model_worker in workers.model_workers:
             per_second = model_worker.config().get("max_task_queue_activities_per_second") or 0
             log.info(

@@ -16,7 +16,15 @@ HEARTBEAT_EVERY_SECONDS = 1.0
 
 
 @asynccontextmanager
-async def heartbeating(every: float = HEARTBEAT_EVERY_SECONDS) -> AsyncIterator[None]:
+async def heartbeating(
+    every: float = HEARTBEAT_EVERY_SECONDS, *, enabled: bool = True
+) -> AsyncIterator[None]:
+    """Heartbeat every ``every`` seconds while the block runs (``enabled=False``: not at all,
+    for a local activity)."""
+    if not enabled:
+        yield
+        return
+
     async def beat() -> None:
         while True:
             activity.heartbeat()

@@ -20,6 +20,7 @@ from activities.providers.base import split_model
 from activities.providers.pricing import price_table, run_price
 from durable_agents.agents import Agent, AgentRegistry
 from durable_agents.contracts.agent_io import (
+    FIXES,
     SUBAGENT_TOOL_PREFIX,
     AgentSpec,
     LoadedAgent,
@@ -234,7 +235,8 @@ class AgentCatalogActivities:
                 default_budget_usd=_env_number("DURABLE_AGENTS_BUDGET_USD", float),
                 default_budget_tokens=_env_number("DURABLE_AGENTS_BUDGET_TOKENS", int),
                 model_task_queues=self._model_task_queues,
-                hold_early_decisions=True,
+                fixes=FIXES,
+                local_tools=True,
             ),
             price=run_price(model),
             prices={m: run_price(m) for m in usable},

@@ -2,6 +2,11 @@
 
 All LLM I/O happens here, never in workflow code. Provider clients are built once per worker and
 passed in; their own retries are off so every attempt shows in the run's Event History.
+
+A request with ``stream`` set (a run started with ``stream``) is made with the provider's
+streaming API, and its text is published to the run's workflow stream as it arrives, marked with
+this activity's id and attempt (``durable_agents.streaming``). The response returned, and the
+errors raised, are the same either way.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities._heartbeat import heartbeating
-from activities.providers.base import ModelProvider, split_model
+from activities.providers.base import ModelProvider, StreamingProvider, split_model
 from activities.providers.errors import to_activity_error
 from durable_agents.contracts.model import ModelRequest, ModelResponse
 
@@ -66,9 +71,27 @@ class ModelActivities:
             )
         async with heartbeating():
             try:
-                response = await provider.complete(request, model_name)
+                if request.stream:
+                    response = await self._streamed(provider, request, model_name)
+                else:
+                    response = await provider.complete(request, model_name)
             except ApplicationError:
                 raise
             except Exception as err:
                 raise to_activity_error(err) from err
         return with_usable_call_ids(response, request.step)
+
+    @staticmethod
+    async def _streamed(
+        provider: ModelProvider, request: ModelRequest, model_name: str
+    ) -> ModelResponse:
+        """The call on the provider's streaming API, its text published as it arrives (a
+        provider without one answers whole, and its reply is published as one piece)."""
+        from durable_agents.streaming.publisher import AttemptStream
+
+        async with AttemptStream(request.step) as out:
+            if isinstance(provider, StreamingProvider):
+                return await provider.stream(request, model_name, out.text)
+            response = await provider.complete(request, model_name)
+            out.text(response.text)
+            return response

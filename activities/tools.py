@@ -8,6 +8,10 @@ as transient and retried by Temporal under the workflow's tool retry policy.
 A ``side_effect`` tool runs inside the effects ledger (``EffectLedger.run_once`` keyed by the
 call's idempotency key) unless it enforces the key itself (``Tool.enforces_key``): a retry of a
 call whose effect already happened gets the recorded result instead of acting again.
+
+The same activity runs as a local activity for local tools (``Tool.local``; never a
+``side_effect`` tool): it then does not heartbeat, since a local activity has no heartbeat
+timeout (the workflow task it runs in is what times out when its worker dies).
 """
 
 from __future__ import annotations
@@ -65,7 +69,7 @@ class ToolActivities:
             step=request.step,
             attempt=activity.info().attempt,
         )
-        async with heartbeating():
+        async with heartbeating(enabled=not activity.info().is_local):
             try:
                 if tool.effect == "side_effect" and not tool.enforces_key:
                     # A ToolError releases the ledger's claim: the effect is taken not to have

@@ -19,6 +19,7 @@ from bench import (
     approval_latency,
     caching,
     fanout,
+    fanout_workers,
     history_growth,
     pattern_fanout,
     resume,
@@ -35,6 +36,9 @@ async def main(quick: bool) -> dict[str, Any]:
         steps=5 if quick else 10, levels=levels, rounds=1 if quick else 2
     )
     summary["fanout"] = await fanout.main(agents=100 if quick else 1_000, steps=3, latency=1.0)
+    summary["fanout_workers"] = await fanout_workers.main(
+        agents=100 if quick else 500, steps=3, latency=1.0, counts=[1, 2] if quick else [1, 2, 4]
+    )
     summary["pattern_fanout"] = await pattern_fanout.main(
         rounds=1 if quick else 3, latency=0.5, wide=20 if quick else 100
     )
@@ -63,10 +67,21 @@ async def main(quick: bool) -> dict[str, Any]:
             f"{bare['steps_per_s']:>14.1f}{ratios['throughput_ratio']:>8.2f}x"
             f"{langgraph if langgraph is not None else float('nan'):>13.1f}"
         )
+    print("\n".join(table["side_by_side"]))
+    print("  " + "\n  ".join(table["differences"]))
     f = summary["fanout"]
     print(
         f"{f['agents']} agents, {f['steps']} model calls of {f['model_latency_s']} s: "
         f"wall {f['wall_s']:.1f} s vs ideal {f['ideal_s']:.1f} s ({f['wall_over_ideal']:.2f}x)"
+    )
+    w = summary["fanout_workers"]
+    print(
+        f"{w['agents']} agents on worker processes, wall (x ideal) and heartbeat timeouts: "
+        + ", ".join(
+            f"{c['workers']} workers {c['wall_s']:.1f} s ({c['wall_over_ideal']:.2f}x) "
+            f"{c['heartbeat_timeouts']} hb"
+            for c in w["by_workers"]
+        )
     )
     p = summary["pattern_fanout"]
     print(

@@ -35,7 +35,7 @@ class NoArgs(BaseModel):
     pass
 
 
-@tool(effect="read_only")
+@tool(effect="read_only", timeout=timedelta(seconds=5))  # short: runs as a local activity
 def bench_tool(args: NoArgs, ctx: ToolContext) -> str:
     """Does nothing."""
     return "ok"

@@ -67,6 +67,7 @@ from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, Telemetr
 from bench import RESULTS
 from durable_agents.contracts import AgentInput, AgentResult, AgentStatusView
 from durable_agents.contracts.approvals import ApprovalSignal
+from durable_agents.runner import policies
 from durable_agents.runtime.client import SEARCH_ATTRIBUTES
 from durable_agents.runtime.converter import data_converter_from_env
 from durable_agents.runtime.devserver import DevServer, port_open
@@ -555,6 +556,7 @@ class Driver:
                 id=f"chaos-{kind}-{i:02d}-{prefix}",
                 task_queue=self.pool.env["AGENTS_TASK_QUEUE"],
                 result_type=AgentResult,
+                task_timeout=policies.WORKFLOW_TASK_TIMEOUT,  # as starter.py starts runs
             )
             assert handle.first_execution_run_id is not None
             self.runs.append(TrackedRun(handle.id, handle.first_execution_run_id, kind, steps))

@@ -8,6 +8,17 @@ run of ``--steps`` model calls takes ``steps x latency`` and so does the whole b
 the ideal. The ratio wall / ideal is what the orchestration costs at this scale (one worker in
 this process, one in-memory dev server). The batch runs twice, side by side: with the worker's
 activity slots at the SDK default (100) and at ours (``worker.MAX_CONCURRENT_ACTIVITIES``).
+
+    python -m bench.fanout --workers 1,2,4 [--agents 500] [--steps 3] [--latency 1.0]
+
+With ``--workers``, the same batch of ``soak`` runs (stopped after ``--steps`` steps by
+``max_steps``: the same model and tool calls as ``bench-noop``) goes to real ``python worker.py``
+processes, 1, 2 and 4 of them in turn on a fresh task queue each, against one in-memory dev
+server of the benchmark's own (``bench/fanout_workers.py``). Figures per worker count: wall time,
+agents/s, the ratio to the ideal, the CPU time of the workers, the dev server and the driver over
+the batch, and from every run's history what a starved worker leaves behind: heartbeat timeouts
+(model calls heartbeat every second), other activity retries, workflow task timeouts, and the
+p50/p99 of a model call from scheduled to completed (the ideal is the model's latency).
 """
 
 from __future__ import annotations
@@ -90,5 +101,14 @@ if __name__ == "__main__":
     parser.add_argument("--agents", type=int, default=1_000)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--latency", type=float, default=1.0)
+    parser.add_argument(
+        "--workers", help="worker process counts, e.g. 1,2,4 (default: one in-process worker)"
+    )
     options = parser.parse_args()
-    asyncio.run(main(options.agents, options.steps, options.latency))
+    if options.workers:
+        from bench.fanout_workers import main as main_workers
+
+        counts = [int(n) for n in options.workers.split(",")]
+        asyncio.run(main_workers(options.agents, options.steps, options.latency, counts))
+    else:
+        asyncio.run(main(options.agents, options.steps, options.latency))

@@ -10,6 +10,7 @@ and the latest turns, and messages no longer sent are dropped from the workflow'
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from pydantic import BaseModel, Field
 
@@ -29,7 +30,7 @@ class ChunkArgs(BaseModel):
     size: int = Field(ge=0, le=MAX_CHUNK_BYTES, description="Bytes of text to return.")
 
 
-@tool(effect="read_only")
+@tool(effect="read_only", timeout=timedelta(seconds=5))  # short: runs as a local activity
 def soak_chunk(args: ChunkArgs, ctx: ToolContext) -> str:
     """Return `size` bytes of filler text for step `step` (load testing only)."""
     head = f"chunk {args.step}: "

@@ -108,6 +108,28 @@ async def test_cancellation_keeps_partial_output(
     assert result.steps == 1
 
 
+async def test_cancellation_during_a_model_call_ends_cancelled(
+    client: Client, task_queue: str, registry: AgentRegistry
+) -> None:
+    """Cancelling a run while its model call is out ends it ``cancelled`` (the call's
+    cancellation is not a model failure)."""
+    from activities.providers.scripted import ScriptedProvider
+
+    slow = ScriptedProvider(registry.scripts, latency_seconds=30)
+    async with running_worker(client, task_queue, registry, providers={"scripted": slow}):
+        handle = await start(client, task_queue, AgentInput(agent="test-sleeper", task="rest"))
+        for _ in range(100):
+            view = await handle.query("status", result_type=AgentStatusView)
+            if view.phase == "calling_model":
+                break
+            await asyncio.sleep(0.1)
+        assert view.phase == "calling_model"
+        await handle.cancel()
+        result = await handle.result()
+    assert result.status == "cancelled"
+    assert result.steps == 1 and result.output == ""
+
+
 async def test_unknown_agent_fails_the_workflow_not_the_task(
     client: Client, task_queue: str, registry: AgentRegistry
 ) -> None:

@@ -16,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from durable_agents.contracts import AgentResult
     from durable_agents.runner.host import AgentHost
     from durable_agents.runner.inbound import read_input, unknown_field_warnings
+    from durable_agents.streaming.workflow_side import AgentStream
 
 
 @workflow.defn(
@@ -25,6 +26,12 @@ with workflow.unsafe.imports_passed_through():
     failure_exception_types=[pydantic.ValidationError],
 )
 class AgentWorkflow(AgentHost):
+    @workflow.init
+    def __init__(self, raw_input: object = None, *unexpected: object) -> None:
+        # A run started with "stream": true gets its stream here, before any signal or poll for
+        # it is handled; other runs get none (no handlers, nothing new in their history).
+        self.agents.stream = AgentStream.for_input(raw_input)
+
     @workflow.run
     async def run(self, raw_input: object = None, *unexpected: object) -> AgentResult:
         # Decoded by hand, not by the SDK from type hints: a start with no input, two inputs or
@@ -34,4 +41,15 @@ class AgentWorkflow(AgentHost):
         loop.warnings = unknown_field_warnings(raw_input)
         for warning in loop.warnings:
             workflow.logger.warning(warning)
-        return await loop.run(input)
+        stream = self.agents.stream
+        if stream is None:
+            return await loop.run(input)
+        try:
+            result = await loop.run(input)
+        except workflow.ContinueAsNewError:
+            raise  # the stream goes on in the next run
+        except BaseException:
+            await stream.close(loop.status, loop.steps)
+            raise
+        await stream.close(result.status, result.steps)
+        return result

@@ -44,6 +44,8 @@ from anthropic.types import (
 from anthropic.types import Message as APIMessage
 from temporalio.exceptions import ApplicationError
 
+from activities.providers.base import TextSink
+from activities.providers.errors import StreamIncomplete
 from activities.providers.pricing import cost_usd
 from durable_agents.contracts.messages import (
     Message,
@@ -107,6 +109,26 @@ class AnthropicProvider:
         return cls(client, prompt_caching_from_env())
 
     async def complete(self, request: ModelRequest, model_name: str) -> ModelResponse:
+        params, output = self._params(request, model_name)
+        message = await self._client.messages.create(**params)
+        return _response(message, output)
+
+    async def stream(
+        self, request: ModelRequest, model_name: str, on_text: TextSink
+    ) -> ModelResponse:
+        """The same request on the streaming Messages API; each text delta to ``on_text``."""
+        params, output = self._params(request, model_name)
+        async with self._client.messages.stream(**params) as stream:
+            async for event in stream:
+                if event.type == "text":
+                    on_text(event.text)
+            message = await stream.get_final_message()
+        if message.stop_reason is None:  # no message_delta: the stream stopped mid-reply
+            raise StreamIncomplete("the Messages stream ended before its message_delta")
+        return _response(message, output)
+
+    def _params(self, request: ModelRequest, model_name: str) -> tuple[dict[str, Any], str | None]:
+        """The Messages API arguments for ``request``, and the output tool's name, if any."""
         output = _output_tool(request)
         cache = self._prompt_caching != "off"
         tools = _tools([*request.tools, *([output] if output else [])], cache=cache)
@@ -120,7 +142,7 @@ class AnthropicProvider:
         tool_choice: ToolChoiceAnyParam | anthropic.Omit = (
             {"type": "any"} if output else anthropic.omit
         )
-        message = await self._client.messages.create(
+        params: dict[str, Any] = dict(
             model=model_name,
             max_tokens=request.max_tokens,
             system=system or anthropic.omit,
@@ -129,7 +151,7 @@ class AnthropicProvider:
             tool_choice=tool_choice,
             extra_headers={"Idempotency-Key": request.idempotency_key},
         )
-        return _response(message, output.name if output else None)
+        return params, output.name if output else None
 
 
 def prompt_caching_from_env() -> PromptCaching:

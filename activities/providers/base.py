@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 from durable_agents.contracts.model import ModelRequest, ModelResponse
 
@@ -18,6 +19,27 @@ class ModelProvider(Protocol):
     name: str
 
     async def complete(self, request: ModelRequest, model_name: str) -> ModelResponse: ...
+
+
+TextSink = Callable[[str], None]
+"""Takes each piece of a reply's text as the provider streams it."""
+
+
+@runtime_checkable
+class StreamingProvider(Protocol):
+    """A provider that can also stream: ``stream`` makes the same single request as
+    ``complete`` on the SDK's streaming API, passes each piece of text to ``on_text`` as it
+    arrives, and returns the same ``ModelResponse``. A stream that ends before the reply is
+    complete raises (``errors.StreamIncomplete``), so a cut connection is retried like any other.
+    """
+
+    name: str
+
+    async def complete(self, request: ModelRequest, model_name: str) -> ModelResponse: ...
+
+    async def stream(
+        self, request: ModelRequest, model_name: str, on_text: TextSink
+    ) -> ModelResponse: ...
 
 
 def split_model(model: str) -> tuple[str, str]:

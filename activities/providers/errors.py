@@ -12,7 +12,17 @@ The SDKs' own retries are off, so this mapping decides what Temporal retries::
     APIStatusError >= 500                ProviderServerError         yes       Retry-After
     APIStatusError 401, 403              ProviderAuthError           no
     APIStatusError other 4xx             ProviderBadRequest          no
+    error event in a 200 stream          by the event's error type   no for request errors
+                                         (ProviderServerError ...)   (invalid, auth, ...)
+    httpx timeout mid-stream             ProviderTimeout             yes
+    httpx transport error mid-stream     ProviderConnectionError     yes
+    StreamIncomplete                     ProviderConnectionError     yes
     anything else                        ProviderError               yes
+
+Streaming (``stream``) reads the body as it arrives, past the point where the SDKs wrap
+transport errors: a connection dropped mid-stream surfaces as the raw ``httpx`` error, and a
+stream that simply stops early as ``StreamIncomplete``; both are mapped like the dropped
+connection they are.
 
 ``Retry-After`` means the response's ``retry-after-ms`` header, else ``Retry-After`` in seconds
 or as an HTTP date; without one Temporal's retry policy picks the delay. Non-retryable errors
@@ -35,6 +45,26 @@ if TYPE_CHECKING:
     import openai
 
 _SDK_PACKAGES = ("anthropic", "openai")
+_HTTP_PACKAGES = ("httpx", "httpx2")
+"""The HTTP clients under the SDKs (the anthropic SDK has its own copy, ``httpx2``)."""
+
+_STREAM_ERROR_TYPES = {
+    "overloaded_error": "ProviderServerError",
+    "api_error": "ProviderServerError",
+    "rate_limit_error": "ProviderRateLimited",
+    "timeout_error": "ProviderTimeout",
+}
+"""Errors an Anthropic stream reports in an ``error`` event, after its 200, that are retried."""
+_STREAM_REQUEST_ERRORS = frozenset(
+    {
+        "invalid_request_error",
+        "authentication_error",
+        "permission_error",
+        "not_found_error",
+        "request_too_large",
+    }
+)
+"""Stream errors about the request itself: not retried (other unknown types are)."""
 
 _RETRYABLE_STATUS_TYPES = {
     408: "ProviderTimeout",
@@ -43,11 +73,20 @@ _RETRYABLE_STATUS_TYPES = {
 }
 
 
+class StreamIncomplete(Exception):
+    """A streamed reply ended before the provider said it was complete (no ``message_stop`` /
+    ``finish_reason``): the connection went away mid-reply."""
+
+
 def to_activity_error(err: BaseException) -> BaseException:
     """Map a provider SDK exception to an ``ApplicationError`` Temporal knows how to retry."""
     if isinstance(err, ApplicationError):
         return err
+    if isinstance(err, StreamIncomplete):
+        return ApplicationError(f"stream ended early: {err}", type="ProviderConnectionError")
     provider = _provider_of(err)
+    if type(err).__module__.partition(".")[0] in _HTTP_PACKAGES:
+        return _from_transport(err)
     if type(err).__module__.partition(".")[0] not in _SDK_PACKAGES:
         # Unknown failures may be transient; the retry policy's attempt limit bounds the cost.
         return ApplicationError(f"{provider} call failed: {err!r}", type="ProviderError")
@@ -69,9 +108,31 @@ def to_activity_error(err: BaseException) -> BaseException:
     return ApplicationError(f"{provider} call failed: {err!r}", type="ProviderError")
 
 
+def _from_transport(err: BaseException) -> ApplicationError:
+    """An ``httpx`` error raised while a streamed body was being read (by class name: the
+    anthropic SDK ships its own copy of httpx, ``httpx2``)."""
+    bases = {cls.__name__ for cls in type(err).__mro__}
+    if "TimeoutException" in bases:
+        return ApplicationError(f"stream timed out: {err!r}", type="ProviderTimeout")
+    if "TransportError" in bases:
+        return ApplicationError(
+            f"connection failed mid-stream: {err!r}", type="ProviderConnectionError"
+        )
+    return ApplicationError(f"provider call failed: {err!r}", type="ProviderError")
+
+
 def _from_status(err: anthropic.APIStatusError | openai.APIStatusError) -> ApplicationError:
     status = err.status_code
     message = f"{_provider_of(err)} returned {status}: {_provider_message(err)}"
+    if status < 400:
+        # An error event inside a stream whose response was a 200: its type says what it is.
+        kind = _stream_error_type(err)
+        message = f"{_provider_of(err)} stream failed ({kind}): {_provider_message(err)}"
+        if kind in _STREAM_ERROR_TYPES:
+            return ApplicationError(message, type=_STREAM_ERROR_TYPES[kind])
+        if kind in _STREAM_REQUEST_ERRORS:
+            return ApplicationError(message, type="ProviderBadRequest", non_retryable=True)
+        return ApplicationError(message, type="ProviderError")
     if status in _RETRYABLE_STATUS_TYPES or status >= 500:
         return ApplicationError(
             message,
@@ -119,6 +180,15 @@ def _non_negative(delay: timedelta) -> timedelta:
 def _provider_of(err: BaseException) -> str:
     module = type(err).__module__.partition(".")[0]
     return module if module in ("anthropic", "openai") else "provider"
+
+
+def _stream_error_type(err: anthropic.APIStatusError | openai.APIStatusError) -> str:
+    body = err.body
+    if isinstance(body, Mapping):
+        error = body.get("error", body)
+        if isinstance(error, Mapping) and isinstance(error.get("type"), str):
+            return str(error["type"])
+    return "unknown"
 
 
 def _provider_message(err: anthropic.APIStatusError | openai.APIStatusError) -> str:

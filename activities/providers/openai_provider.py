@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import openai
+from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import (
     ChatCompletion,
     ChatCompletionFunctionToolParam,
@@ -27,6 +29,8 @@ from openai.types.chat import (
 )
 from openai.types.shared_params import ResponseFormatJSONSchema
 
+from activities.providers.base import TextSink
+from activities.providers.errors import StreamIncomplete
 from activities.providers.pricing import cost_usd
 from activities.providers.structured import is_strict_compatible
 from durable_agents.contracts.messages import (
@@ -79,7 +83,34 @@ class OpenAIProvider:
         return cls(_client(api_key, base_url), name="compatible")
 
     async def complete(self, request: ModelRequest, model_name: str) -> ModelResponse:
-        completion = await self._client.chat.completions.create(
+        completion = await self._client.chat.completions.create(**self._params(request, model_name))
+        return _response(completion)
+
+    async def stream(
+        self, request: ModelRequest, model_name: str, on_text: TextSink
+    ) -> ModelResponse:
+        """The same request with ``stream: true`` (and usage in the last chunk); each content
+        delta to ``on_text``. The chunks are assembled by the SDK's own accumulator."""
+        chunks = await self._client.chat.completions.create(
+            **self._params(request, model_name),
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        state: ChatCompletionStreamState[None] = ChatCompletionStreamState()
+        finished = False
+        async with chunks:
+            async for chunk in chunks:
+                state.handle_chunk(chunk)
+                for choice in chunk.choices[:1]:
+                    if choice.delta.content:
+                        on_text(choice.delta.content)
+                    finished = finished or choice.finish_reason is not None
+        if not finished:  # no finish_reason: the stream stopped mid-reply
+            raise StreamIncomplete("the chat completion stream ended before its finish_reason")
+        return _response(state.get_final_completion())
+
+    def _params(self, request: ModelRequest, model_name: str) -> dict[str, Any]:
+        return dict(
             model=model_name,
             messages=to_openai_messages(request.system, request.messages),
             tools=_tools(request.tools) if request.tools else openai.omit,
@@ -88,7 +119,6 @@ class OpenAIProvider:
             max_tokens=request.max_tokens if self._legacy_max_tokens else openai.omit,
             extra_headers={"Idempotency-Key": request.idempotency_key},
         )
-        return _response(completion)
 
 
 def _client(api_key: str, base_url: str | None) -> openai.AsyncOpenAI:

@@ -13,6 +13,8 @@ Configuration (read once when the worker starts, never from activity input):
 - ``SCRIPTED_MODEL_LATENCY_MS``: pretend each call takes this long (default 0).
 - ``SCRIPTED_MODEL_JOURNAL``: append one line per call attempt (its idempotency key) to this
   file; crash tests count model calls with it.
+- ``SCRIPTED_STREAM_CHUNK_MS``: when a run streams, the reply's text comes a few words at a time,
+  this long apart (default 40), so ``starter.py run --stream`` shows it being "typed".
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from temporalio.exceptions import ApplicationError
 
+from activities.providers.base import TextSink
 from activities.providers.pricing import SCRIPTED_MODEL, cost_usd
 from durable_agents.contracts.messages import ToolCall, Usage
 from durable_agents.contracts.model import ModelRequest, ModelResponse
@@ -36,6 +40,10 @@ if TYPE_CHECKING:
     from durable_agents.agents import AgentRegistry
 
 CHARS_PER_TOKEN = 4
+
+STREAM_CHUNK_MS = 40.0
+"""Default pause between two streamed pieces of a scripted reply."""
+STREAM_WORDS_PER_CHUNK = 3
 
 SUMMARY_LINE_CHARS = 200
 """How much of each folded message the extractive summary keeps, on one line."""
@@ -70,6 +78,18 @@ def extractive_summary(request: ModelRequest) -> str:
     return "\n".join(lines)
 
 
+def stream_pieces(text: str, words: int = STREAM_WORDS_PER_CHUNK) -> list[str]:
+    """``text`` cut after every ``words`` words; the pieces join back to ``text`` exactly."""
+    pieces = re.findall(r"\s*\S+", text)
+    chunks = ["".join(pieces[i : i + words]) for i in range(0, len(pieces), words)]
+    rest = text[len("".join(chunks)) :]  # trailing whitespace
+    if rest and chunks:
+        chunks[-1] += rest
+    elif rest:
+        chunks.append(rest)
+    return chunks
+
+
 def _one_line(text: str, limit: int) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
@@ -99,12 +119,14 @@ class ScriptedProvider:
         *,
         latency_seconds: float = 0.0,
         journal: Path | None = None,
+        stream_chunk_seconds: float = STREAM_CHUNK_MS / 1000,
     ) -> None:
         """``scripts``: agent name -> script (a ``ScriptBook``), read at each call, so scripts
         added to it later are played too."""
         self._scripts = scripts
         self._latency = latency_seconds
         self._journal = journal
+        self._chunk_pause = stream_chunk_seconds
 
     @property
     def scripts(self) -> Mapping[str, Script]:
@@ -119,7 +141,23 @@ class ScriptedProvider:
             registry.scripts,
             latency_seconds=float(os.environ.get("SCRIPTED_MODEL_LATENCY_MS", "0")) / 1000,
             journal=Path(journal) if journal else None,
+            stream_chunk_seconds=float(
+                os.environ.get("SCRIPTED_STREAM_CHUNK_MS", str(STREAM_CHUNK_MS))
+            )
+            / 1000,
         )
+
+    async def stream(
+        self, request: ModelRequest, model_name: str, on_text: TextSink
+    ) -> ModelResponse:
+        """``complete``, its text then passed on a few words at a time (a real model's pace,
+        roughly), so a streamed offline run shows text arriving."""
+        response = await self.complete(request, model_name)
+        for index, piece in enumerate(stream_pieces(response.text)):
+            if index and self._chunk_pause:
+                await asyncio.sleep(self._chunk_pause)
+            on_text(piece)
+        return response
 
     async def complete(self, request: ModelRequest, model_name: str) -> ModelResponse:
         if self._journal is not None:

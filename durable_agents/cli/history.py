@@ -3,8 +3,9 @@
 History is the record: every model call is a ``call_model`` activity whose input (the
 ``ModelRequest``, with the conversation it sent) and result (the ``ModelResponse``) are in it,
 every tool call a ``run_tool`` / ``call_mcp_tool`` activity with its ``ToolRequest`` and
-``ToolOutcome``, every human decision a signal or an update. Nothing here asks the workflow:
-closed runs, and runs whose worker is gone, read the same.
+``ToolOutcome`` (a local tool's call: a marker with its ``ToolOutcome``), every human decision
+a signal or an update. Nothing here asks the workflow: closed runs, and runs whose worker is
+gone, read the same.
 
 A run that continued as new is a chain of runs; each run's first event names the run before it
 (``continued_execution_run_id``, copied into a run made by ``temporal workflow reset`` too), so
@@ -18,6 +19,8 @@ under scoped activity ids; its child agents are ``AgentWorkflow`` runs of their 
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -207,6 +210,15 @@ class RunHistory:
         )
 
 
+def _local_activity_of(details: Mapping[str, Payloads]) -> tuple[str, str]:
+    """(activity type, activity id) of a local activity's marker; empty when not one."""
+    try:
+        data = json.loads(details["data"].payloads[0].data)
+        return str(data["activity_type"]), str(data["activity_id"])
+    except (KeyError, IndexError, ValueError, TypeError):
+        return "", ""
+
+
 async def read_run(client: Client, workflow_id: str) -> RunHistory:
     """Read the agent run ``workflow_id`` (its latest chain) from Temporal.
 
@@ -281,7 +293,7 @@ class _Reader:
             kind = event.event_type
             if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
                 await self._started(event, first)
-            elif kind == EventType.EVENT_TYPE_MARKER_RECORDED and self.spec is None:
+            elif kind == EventType.EVENT_TYPE_MARKER_RECORDED:
                 await self._marker(event)
             elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
                 scheduled[event.event_id] = event
@@ -324,10 +336,19 @@ class _Reader:
             self.spec = value.carry.spec
 
     async def _marker(self, event: HistoryEvent) -> None:
-        # ``load_agent`` is a local activity: its result (the spec, with the policy that says
-        # which tools are gated) is in a marker.
+        # Local activities leave markers: ``load_agent`` (its result is the spec, with the
+        # policy that says which tools are gated) and local tool calls (``Tool.local``: the
+        # outcome is recorded, the request is not; the model's call has its arguments).
         details = event.marker_recorded_event_attributes.details
-        if "result" in details and details["result"].payloads:
+        if "result" not in details or not details["result"].payloads:
+            return
+        activity_type, activity_id = _local_activity_of(details)
+        if activity_type == "run_tool" and activity_id.startswith("tool-"):
+            outcome = await self.decode(details["result"], ToolOutcome)
+            step = activity_id.split("-", 2)[1]
+            if step.isdigit():
+                self._outcomes[int(step), outcome.call_id] = outcome
+        elif self.spec is None:
             try:
                 loaded = await self.decode(details["result"], LoadedAgent)
             except HistoryError:

@@ -82,6 +82,13 @@ class AgentInput(BaseModel):
     message."""
     forked_from: ForkOrigin | None = None
     """Set with ``history``: the run this one was forked from; its steps continue from there."""
+    stream: bool = Field(default=False, exclude_if=lambda v: not v)
+    """Publish the model's text as it is generated and each step as it starts on the run's
+    workflow stream (``starter.py run --stream``; docs/streaming.md). Off: the run has no
+    stream, and its input and history are what they always were."""
+    stream_state: dict[str, Any] | None = Field(default=None, exclude_if=lambda v: v is None)
+    """Set by a streamed run when it continues as new: its stream's offsets and latest items
+    (``WorkflowStreamState``), so subscribers go on where they were."""
 
     @property
     def payload_storage_hint(self) -> StorageHint | None:
@@ -190,6 +197,10 @@ class AgentSpec(BaseModel):
 WORKER_SETTING_FIELDS = ("max_request_bytes", "status_search_attribute")
 
 
+FIXES = 1
+"""The level of ``WorkerSettings.fixes`` a worker records with the runs it starts."""
+
+
 class WorkerSettings(BaseModel):
     """Settings of the worker that started a run, not of the agent: recorded with the run (in
     ``load_agent``'s result, carried across continue-as-new) so replays and continuations make
@@ -209,9 +220,15 @@ class WorkerSettings(BaseModel):
     """Whether the server has ``AgentName`` and ``AgentModel`` for the run to set."""
     cost_search_attributes: bool = False
     """Whether the server has ``AgentCostUSD`` and ``AgentTokens`` for the run to keep current."""
-    hold_early_decisions: bool = False
-    """Whether a decision signalled to a continued run before it re-opened its approvals is
-    held and applied (runs recorded before this was fixed ignored it: they replay unchanged)."""
+    fixes: int = 0
+    """Behaviour fixes that change what a run does, recorded with the run so that runs recorded
+    before a fix replay unchanged (``FIXES`` is the current level):
+    1 — a decision signalled to a continued run before it re-opened its approvals is held and
+    applied (was: ignored); cancelling a run during a model call ends it ``cancelled`` (was:
+    failed with ``ModelCallFailed``), and never moves the call to a fallback model."""
+    local_tools: bool = False
+    """Whether tools whose schema says ``local`` run as local activities (runs recorded before
+    local tools ran every tool as a regular activity: they replay unchanged)."""
     model_task_queues: dict[str, str] = Field(default_factory=dict)
     """Provider (``anthropic``, ``openai``, ...) -> the task queue its model calls go to, where a
     queue-wide rate limit applies to every worker; providers not listed use the run's queue."""

@@ -42,6 +42,10 @@ class ModelRequest(BaseModel):
     """``turn``: the agent's next move. ``summary``: a context-window summary of earlier turns
     (``conversation.summary_request``), which the offline scripted model answers without the
     agent's script."""
+    stream: bool = Field(default=False, exclude_if=lambda v: not v)
+    """Publish the reply's text to the run's workflow stream as it is generated, marked with the
+    call and attempt (``durable_agents.streaming``). Left out of the payload when False, so
+    requests of runs that do not stream are what they always were."""
 
 
 class ModelResponse(BaseModel):

@@ -29,6 +29,10 @@ class ToolSchema(BaseModel):
     """``None``: ``policies.TOOL_CALL_HEARTBEAT_TIMEOUT``."""
     max_attempts: int | None = None
     """Attempts before the model is told the tool failed; ``None``: ``policies.TOOL_CALL_RETRY``."""
+    local: bool = False
+    """Run as a local activity, inside the workflow task on the worker running the loop, rather
+    than as a regular activity (``Tool.local``; a run uses it only when its recorded worker
+    settings say ``local_tools``). Listings recorded before this existed say False."""
 
 
 class ToolRequest(BaseModel):

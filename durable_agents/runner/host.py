@@ -52,11 +52,13 @@ with workflow.unsafe.imports_passed_through():
         DecideResult,
     )
     from durable_agents.contracts.context import ContextPolicy
+    from durable_agents.runner import policies
     from durable_agents.runner.approvals import ApprovalDesk, InvalidDecision
     from durable_agents.runner.budget import BudgetBook
     from durable_agents.runner.inbound import read_decision, read_signal
     from durable_agents.runner.loop import AgentLoop
     from durable_agents.runner.steps import load_agent
+    from durable_agents.streaming.workflow_side import AgentStream
 
 SUMMARY_TASK_CHARS = 100
 """How much of a child's task its Web UI summary shows."""
@@ -126,6 +128,9 @@ class AgentRunner:
         self.children: list[AgentRunInfo] = []
         self.main: AgentLoop | None = None
         """The workflow's own agent (``AgentWorkflow``), whose view ``status`` shows."""
+        self.stream: AgentStream | None = None
+        """Set (from the workflow's ``__init__``) when the workflow streams: its agents' model
+        calls publish steps, text and replies there (``durable_agents.streaming``)."""
         self._labels: dict[str, int] = {}
 
     def label(self, agent: str) -> str:
@@ -141,6 +146,7 @@ class AgentRunner:
     def main_loop(self) -> AgentLoop:
         """The loop of the workflow's own agent: unscoped, may continue as new."""
         self.main = AgentLoop(self.desk, continue_as_new=True, budget=self.budget)
+        self.main.stream = self.stream
         self.loops.append(self.main)
         return self.main
 
@@ -187,6 +193,7 @@ class AgentRunner:
         if child:
             return await self._run_child(label, input)
         loop = AgentLoop(self.desk, scope=label, budget=self.budget)
+        loop.stream = self.stream
         self.loops.append(loop)
         return await loop.run(input)
 
@@ -210,6 +217,7 @@ class AgentRunner:
                 task_queue=info.task_queue,
                 result_type=AgentResult,
                 static_summary=f"{input.agent}: {excerpt}",
+                task_timeout=policies.WORKFLOW_TASK_TIMEOUT,
             )
         except BaseException:
             child.status = "failed"
@@ -228,6 +236,7 @@ class AgentRunner:
         loaded = await load_agent(agent, model)
         spec = loaded.spec
         loop = AgentLoop(self.desk, scope=label, budget=self.budget)
+        loop.stream = self.stream
         loop.agent, loop.spec, loop.worker, loop.price = agent, spec, loaded.worker, loaded.price
         self.loops.append(loop)
         return AgentSession(loop, spec)

@@ -14,13 +14,14 @@ new: that workflow's history is its own to manage (run long agents as children i
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     # Pydantic models are plain data; passing them through keeps one class identity between the
@@ -81,6 +82,7 @@ with workflow.unsafe.imports_passed_through():
         list_mcp_tools,
         load_agent,
     )
+    from durable_agents.streaming.workflow_side import AgentStream
     from durable_agents.tracing import agent_span, trace_approval
 
 AGENT_STATUS = SearchAttributeKey.for_keyword("AgentStatus")
@@ -117,11 +119,14 @@ def message_bytes(message: Message) -> int:
     return len(message.text.encode())
 
 
-def worth_falling_back(err: ActivityError) -> bool:
+def worth_falling_back(err: ActivityError, fixes: int) -> bool:
     """Whether a model call that failed for good may be tried on the next model: yes after
     transient errors (overloaded, 5xx, rate limits, timeouts) used up their retries; no for a
-    request the provider refused as invalid (a non-retryable 4xx would fail there too)."""
+    request the provider refused as invalid (a non-retryable 4xx would fail there too), nor for
+    a call cancelled with its run (``fixes`` >= 1: the run's recorded fix level)."""
     cause = err.cause
+    if fixes >= 1 and isinstance(cause, CancelledError):
+        return False
     return not (isinstance(cause, ApplicationError) and cause.non_retryable)
 
 
@@ -208,6 +213,9 @@ class AgentLoop:
         """Sub-agent calls: depth, limits, what was used and what is set aside."""
         self.worker = WorkerSettings()
         """The settings of the worker that started the run (recorded with it)."""
+        self.stream: AgentStream | None = None
+        """The workflow's stream when the run streams (``durable_agents.streaming``): model
+        calls publish their steps, text and replies there."""
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -269,6 +277,10 @@ class AgentLoop:
             # Cancellation is a user decision, not an error: finish with what we have.
             self.status = "cancelled"
         except ActivityError as err:
+            if self.worker.fixes >= 1 and isinstance(err.cause, CancelledError):
+                # The run was cancelled while its model call was out: as above.
+                self.status = "cancelled"
+                return self._finish()
             self.status = "failed"
             self.phase = "finished"
             raise ApplicationError(
@@ -277,6 +289,9 @@ class AgentLoop:
                 type="ModelCallFailed",
                 non_retryable=True,
             ) from err
+        return self._finish()
+
+    def _finish(self) -> AgentResult:
         self.phase = "finished"
         self._set_search_status(self.status)
         workflow.set_current_details(f"{self.status} after {self.steps} steps")
@@ -369,6 +384,8 @@ class AgentLoop:
                 if self.steps >= spec.max_steps:
                     return "max_steps"
                 if self._continue_as_new_due(spec):
+                    if self.stream is not None:
+                        self.stream.detach()  # a waiting subscriber's poll is a handler too
                     await workflow.wait_condition(workflow.all_handlers_finished)
                     self._continue_as_new(spec, None)
                 self.steps += 1
@@ -442,7 +459,11 @@ class AgentLoop:
                     lambda: all(task.done() for task in tasks.values()) or self._parked(spec, tasks)
                 )
                 if self._parked(spec, tasks):
+                    if self.stream is not None:
+                        self.stream.detach()
                     await workflow.wait_condition(workflow.all_handlers_finished)
+                    if not self._parked(spec, tasks) and self.stream is not None:
+                        self.stream.reattach()  # a decision came in: no continue-as-new
                     if self._parked(spec, tasks):
                         done = [t.result() for t in tasks.values() if t.done()]
                         self._continue_as_new(
@@ -526,7 +547,14 @@ class AgentLoop:
             self.steps_this_run,
             workflow.info().get_current_history_length(),
         )
-        workflow.continue_as_new(AgentInput(agent=self.agent, task=self._task(), carry=carried))
+        streamed: dict[str, Any] = {}
+        if self.stream is not None and self.continue_as_new_enabled:
+            self.stream.continued(runs=self.runs + 1, steps=self.steps)
+            state = dataclasses.asdict(self.stream.state_for_continue_as_new())
+            streamed = {"stream": True, "stream_state": state}
+        workflow.continue_as_new(
+            AgentInput(agent=self.agent, task=self._task(), carry=carried, **streamed)
+        )
 
     def _task(self) -> str:
         first = self.messages[0] if self.messages else None
@@ -658,7 +686,7 @@ class AgentLoop:
                     attempts,
                 )
             except ActivityError as err:
-                if index + 1 == len(chain) or not worth_falling_back(err):
+                if index + 1 == len(chain) or not worth_falling_back(err, self.worker.fixes):
                     raise
                 self.warnings.append(
                     f"step {self.steps}: {model} failed ({failure_message(err)}); "
@@ -673,6 +701,10 @@ class AgentLoop:
         provider = request.model.split(":", 1)[0]
         price = self._price_of(request.model)
         reservation = self.budget.reserve_call(request, price)  # or BudgetExhausted
+        stream = self.stream if request.purpose == "turn" else None
+        if stream is not None:
+            max_steps = self.spec.max_steps if self.spec else None
+            request = stream.model_call(request, activity_id, max_steps, self.scope)
         try:
             response = await call_model(
                 request,
@@ -681,9 +713,13 @@ class AgentLoop:
                 task_queue=self.worker.model_task_queues.get(provider),
                 max_attempts=attempts,
             )
-        except BaseException:
+        except BaseException as err:
             self.budget.release(reservation)
+            if stream is not None:
+                stream.call_failed(activity_id, request.step, failure_message(err))
             raise
+        if stream is not None:
+            stream.reply(activity_id, request.step, response)
         # The cost at the price recorded with the run (replays and audits agree with it).
         cost = price.cost(response.usage) if price is not None else response.cost_usd
         priced = price is not None or response.priced
@@ -796,6 +832,11 @@ class AgentLoop:
                 mcp=call.name in self.mcp_tools,
                 activity_id=self._ids("tool", step, call.id),
                 summary=tool_summary(call.name, arguments),
+                # A local call saves a workflow task per step; a gated call stays a regular
+                # activity, and runs recorded before local tools keep theirs (replay).
+                local=schema.local
+                and self.worker.local_tools
+                and (rule is None or rule.action != "require_approval"),
             )
         except ActivityError as err:
             content = f"tool {call.name!r} failed after retries: {failure_message(err)}"
@@ -920,7 +961,7 @@ class AgentLoop:
         """Decide a re-opened approval by the signals held for it (``ApprovalDesk.held``),
         checked as any decision is; the first valid one wins."""
         for request in self.desk.take_held(approval.id):
-            if not self.worker.hold_early_decisions:
+            if self.worker.fixes < 1:
                 workflow.logger.warning(
                     "ignored %s signal: the run had not re-opened its approvals yet",
                     request.decision,

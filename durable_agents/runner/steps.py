@@ -99,11 +99,30 @@ async def call_model(
 
 
 async def execute_tool(
-    request: ToolRequest, schema: ToolSchema, *, mcp: bool, activity_id: str, summary: str
+    request: ToolRequest,
+    schema: ToolSchema,
+    *,
+    mcp: bool,
+    activity_id: str,
+    summary: str,
+    local: bool = False,
 ) -> ToolOutcome:
     """One tool call (``run_tool`` or ``call_mcp_tool`` activity), as it stands: no policy, no
     approval; timeouts and retries from the tool's definition (``policies.tool_call_options``).
-    Raises ``ActivityError`` when it fails after its retries."""
+    ``local``: run ``run_tool`` as a local activity (the caller decides: the tool's recorded
+    ``local``, and a run whose worker settings allow it). Raises ``ActivityError`` when it fails
+    after its retries."""
+    if local and not mcp:
+        timeout, retry = policies.local_tool_call_options(schema)
+        local_outcome: ToolOutcome = await workflow.execute_local_activity_method(
+            ToolActivities.run_tool,
+            request,
+            activity_id=activity_id,
+            summary=summary,
+            start_to_close_timeout=timeout,
+            retry_policy=retry,
+        )
+        return local_outcome
     timeout, heartbeat, retry = policies.tool_call_options(schema)
     outcome: ToolOutcome = await workflow.execute_activity_method(
         McpActivities.call_mcp_tool if mcp else ToolActivities.run_tool,

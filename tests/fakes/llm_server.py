@@ -13,7 +13,13 @@ queue of scripted outcomes and records every request it receives::
 Outcomes:
 
 - ``Reply``: a normal reply (text and/or tool calls, usage), rendered in the wire format of the
-  endpoint that was called, streamed as server-sent events when the request has ``"stream": true``.
+  endpoint that was called, streamed as server-sent events when the request has ``"stream": true``
+  (Anthropic's Messages events; OpenAI's chat-completion chunks, with usage in a last chunk when
+  ``stream_options.include_usage`` asks for it). A streamed reply's text can come in
+  ``text_chunks`` pieces, ``chunk_delay`` apart; it can hold after ``pause_after`` pieces until
+  the test sets ``resume`` (so a test sees text arrive while the call is still open), or drop the
+  connection after ``cut_after`` pieces (a stream cut halfway: the client gets an incomplete
+  chunked body, as from a real network drop).
   With ``answer``, a structured-output reply the way each API delivers one: OpenAI's message
   content is the answer's JSON text (what ``response_format`` ``json_schema`` produces);
   Anthropic's content has a ``tool_use`` block calling the output tool with the answer as input.
@@ -102,6 +108,16 @@ class Reply:
     """Anthropic: the output call's id; generated (``toolu_...``) when not given."""
     refusal: str | None = None
     """OpenAI: a refusal instead of content (``message.refusal``, ``content`` null)."""
+    text_chunks: int = 1
+    """Streamed: the text (OpenAI: the content) is sent as this many deltas."""
+    chunk_delay: float = 0.0
+    """Streamed: seconds between two text deltas."""
+    pause_after: int | None = None
+    """Streamed: after this many text deltas, hold the stream open until ``resume`` is set."""
+    resume: threading.Event | None = None
+    cut_after: int | None = None
+    """Streamed: after this many text deltas, drop the connection mid-body. Not streamed: drop
+    it without a response."""
 
 
 @dataclass(frozen=True)
@@ -391,7 +407,9 @@ class _Handler(BaseHTTPRequestHandler):
                 if isinstance(reply, HttpError):
                     self._send_error(reply, api)
                 elif body.get("stream"):
-                    self._send_stream(_stream_events(reply, api, body))
+                    self._send_stream(_stream_events(reply, api, body), reply)
+                elif reply.cut_after is not None:
+                    self._drop()
                 else:
                     self._send_json(200, _render_reply(reply, api, body))
         except (BrokenPipeError, ConnectionResetError):
@@ -420,19 +438,36 @@ class _Handler(BaseHTTPRequestHandler):
         payload: Any = error.body if error.body is not None else _error_body(error, api)
         self._send_json(error.status, payload, error.headers)
 
-    def _send_stream(self, events: Iterator[tuple[str | None, Any]]) -> None:
+    def _send_stream(self, events: Iterator[tuple[str | None, Any]], reply: Reply) -> None:
         self.send_response(200)
         self.send_header("content-type", "text/event-stream; charset=utf-8")
         self.send_header("cache-control", "no-cache")
-        # No content-length: the body ends when the connection closes.
+        # Chunked, as the APIs send it: a connection dropped mid-body is a visible error.
+        self.send_header("transfer-encoding", "chunked")
         self.send_header("connection", "close")
         self.end_headers()
         self.close_connection = True
+        sent = 0
         for event, data in events:
             chunk = f"event: {event}\n" if event else ""
             chunk += "data: " + (data if isinstance(data, str) else json.dumps(data)) + "\n\n"
-            self.wfile.write(chunk.encode())
+            encoded = chunk.encode()
+            self.wfile.write(f"{len(encoded):x}\r\n".encode() + encoded + b"\r\n")
             self.wfile.flush()
+            if not _is_text_event(data):
+                continue
+            sent += 1
+            if reply.cut_after is not None and sent >= reply.cut_after:
+                self._drop()
+                return
+            if reply.pause_after is not None and sent == reply.pause_after:
+                while not (reply.resume is None or reply.resume.is_set()):
+                    if self.fake._stopping.wait(0.02):
+                        return
+            elif reply.chunk_delay and self.fake._stopping.wait(reply.chunk_delay):
+                return
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
 
 
 # -- wire formats ----------------------------------------------------------------------------
@@ -608,6 +643,24 @@ def _render_reply(reply: Reply, api: Api, body: dict[str, Any]) -> dict[str, Any
     }
 
 
+def _split(text: str, parts: int) -> list[str]:
+    """``text`` in ``parts`` pieces of about equal length (fewer when it is shorter)."""
+    parts = max(1, min(parts, len(text)))
+    size = math.ceil(len(text) / parts)
+    return [text[i : i + size] for i in range(0, len(text), size)] or [text]
+
+
+def _is_text_event(data: Any) -> bool:
+    """Whether a streamed event carries a piece of the reply's text (what ``text_chunks``,
+    ``pause_after`` and ``cut_after`` count)."""
+    if not isinstance(data, dict):
+        return False
+    if data.get("type") == "content_block_delta":
+        return bool(data["delta"].get("type") == "text_delta")
+    choices = data.get("choices") or []
+    return bool(choices and choices[0]["delta"].get("content"))
+
+
 def _stream_events(
     reply: Reply, api: Api, body: dict[str, Any]
 ) -> Iterator[tuple[str | None, Any]]:
@@ -624,10 +677,13 @@ def _anthropic_stream(reply: Reply, body: dict[str, Any]) -> Iterator[tuple[str 
     for index, block in enumerate(message["content"]):
         if block["type"] == "text":
             empty: dict[str, Any] = {"type": "text", "text": ""}
-            delta = {"type": "text_delta", "text": block["text"]}
+            deltas = [
+                {"type": "text_delta", "text": piece}
+                for piece in _split(block["text"], reply.text_chunks)
+            ]
         else:
             empty = {**block, "input": {}}
-            delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
+            deltas = [{"type": "input_json_delta", "partial_json": json.dumps(block["input"])}]
         yield (
             "content_block_start",
             {
@@ -636,7 +692,11 @@ def _anthropic_stream(reply: Reply, body: dict[str, Any]) -> Iterator[tuple[str 
                 "content_block": empty,
             },
         )
-        yield "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
+        for delta in deltas:
+            yield (
+                "content_block_delta",
+                {"type": "content_block_delta", "index": index, "delta": delta},
+            )
         yield "content_block_stop", {"type": "content_block_stop", "index": index}
     yield (
         "message_delta",
@@ -666,7 +726,8 @@ def _openai_stream(reply: Reply, body: dict[str, Any]) -> Iterator[tuple[str | N
     yield None, chunk({"role": "assistant", "content": "", "refusal": None})
     content = _openai_content(reply)
     if content:
-        yield None, chunk({"content": content})
+        for piece in _split(content, reply.text_chunks):
+            yield None, chunk({"content": piece})
     if reply.refusal is not None:
         yield None, chunk({"refusal": reply.refusal})
     for index, call in enumerate(_openai_tool_calls(reply)):
