@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 from temporalio import activity
@@ -34,8 +35,19 @@ from durable_agents.contracts.tools import (
     parse_arguments,
 )
 from durable_agents.effects import EffectLedger
-from durable_agents.mcp_tools.client import call_tool, list_tools
 from durable_agents.mcp_tools.servers import TOOL_NAME_SEPARATOR, McpServer
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+
+def _client() -> ModuleType:
+    """``mcp_tools.client``, imported on first use: the ``mcp`` SDK takes most of a second to
+    import, which every worker start would pay (and a run resuming after a crash would wait
+    for) though most workers never reach an MCP server."""
+    from durable_agents.mcp_tools import client
+
+    return client
 
 
 class ListMcpToolsInput(BaseModel):
@@ -83,7 +95,7 @@ class McpActivities:
             )
         async with heartbeating():
             per_server = await asyncio.gather(
-                *(list_tools(self._servers[name]) for name in request.servers)
+                *(_client().list_tools(self._servers[name]) for name in request.servers)
             )
         return [tool for tools in per_server for tool in tools]
 
@@ -105,7 +117,9 @@ class McpActivities:
             return ToolOutcome.error(request, str(err))
 
         async def call() -> str:
-            content, is_error = await call_tool(server, tool_name, raw, request.idempotency_key)
+            content, is_error = await _client().call_tool(
+                server, tool_name, raw, request.idempotency_key
+            )
             return json.dumps({"content": content, "is_error": is_error})
 
         async with heartbeating():
