@@ -107,9 +107,8 @@ async def test_decide_update_validates_and_reject_reason_reaches_the_model(
             result_type=DecideResult,
         )
         assert outcome.decision == "reject"
-        assert "already decided (reject by 'bob')" in await refused(
-            handle, DecideRequest(approval_id=approval.id, approver="alice", decision="approve")
-        )
+        # (Deciding it again is refused: test_parallel_gated_calls_get_their_own_approvals,
+        # where the run cannot end in between.)
         result = await handle.result()
     assert TRANSFERS == []
     assert "a human (bob) rejected this call to 'transfer': wrong account" in result.output
@@ -140,7 +139,8 @@ async def test_approve_with_edited_arguments(
 async def test_parallel_gated_calls_get_their_own_approvals(
     client: Client, task_queue: str, registry: AgentRegistry
 ) -> None:
-    """Two gated calls in one turn are two approvals; approval_id is then required."""
+    """Two gated calls in one turn are two approvals; approval_id is then required, and an
+    approval decided once cannot be decided again."""
     TRANSFERS.clear()
     async with running_worker(client, task_queue, registry):
         handle = await start_gated(client, task_queue, "test-twin-gates")
@@ -148,9 +148,17 @@ async def test_parallel_gated_calls_get_their_own_approvals(
         assert "approval_id is required when 2 approvals are pending" in await refused(
             handle, DecideRequest(approver="x", decision="approve")
         )
-        await handle.signal(
-            "reject", ApprovalSignal(approval_id=second.id, approver="x", reason="no")
+        await handle.execute_update(
+            "decide",
+            DecideRequest(approval_id=second.id, approver="x", decision="reject", comment="no"),
+            result_type=DecideResult,
         )
+        # The other call still waits, so the run is open: a second decision on the same
+        # approval is refused, by update; by signal it is ignored.
+        assert "already decided (reject by 'x')" in await refused(
+            handle, DecideRequest(approval_id=second.id, approver="y", decision="approve")
+        )
+        await handle.signal("approve", ApprovalSignal(approval_id=second.id, approver="y"))
         await handle.signal("approve", ApprovalSignal(approval_id=first.id, approver="x"))
         result = await handle.result()
     assert [t[1:] for t in TRANSFERS] == [(1, "a")]
