@@ -17,7 +17,13 @@ from temporalio.service import RPCError
 from durable_agents.cli.follow import ApprovalHandler, RunFollower, _Followed, describe_call
 from durable_agents.contracts import AgentStatusView
 from durable_agents.streaming.consumer import StreamConsumer, follow_stream
-from durable_agents.streaming.events import RunEnded, StepStarted, StreamEvent
+from durable_agents.streaming.events import (
+    CallFailed,
+    ReplyDone,
+    RunEnded,
+    StepStarted,
+    StreamEvent,
+)
 from durable_agents.streaming.terminal import TerminalView
 
 STREAM_DRAIN_SECONDS = 10.0
@@ -38,16 +44,34 @@ class StreamingRunFollower(RunFollower):
         self.view = view
         self._out_stream = out
         self._root_calls: set[tuple[int, str]] = set()
+        self.holding = False
+        """A model call of the root run is being streamed: what the polls find about the root
+        (its tool calls, an approval it waits for) waits until the reply is complete, so it
+        never cuts a reply's text in two (the stream may lag behind the polls)."""
+        self._held: list[tuple[_Followed, str, bool]] = []
 
     def _print(self, followed: _Followed, text: str, always: bool = False) -> None:
+        if self.holding and not followed.depth:
+            self._held.append((followed, text, always))
+            return
         self.view.break_line()
         super()._print(followed, text, always)
 
     def _print_steps(self, followed: _Followed, view: AgentStatusView) -> None:
         if followed.depth:
             super()._print_steps(followed, view)
-        else:
+        elif not self.holding:
             self.print_tool_calls(view)
+
+    def hold(self) -> None:
+        self.holding = True
+
+    def release(self) -> None:
+        """Print what was held back while a reply streamed."""
+        self.holding = False
+        held, self._held = self._held, []
+        for followed, text, always in held:
+            self._print(followed, text, always)
 
     def print_tool_calls(self, view: AgentStatusView) -> None:
         """The root run's finished tool calls not printed yet."""
@@ -83,7 +107,13 @@ async def follow_streamed(
 
     async def before(event: StreamEvent) -> None:
         if isinstance(event, StepStarted | RunEnded):
+            follower.release()
             await follower.catch_up(handle)
+        if isinstance(event, StepStarted):
+            follower.hold()
+        elif isinstance(event, ReplyDone | CallFailed):
+            # After the consumer has taken this event (it finishes the reply's line).
+            asyncio.get_running_loop().call_soon(follower.release)
 
     async def stream() -> None:
         try:
@@ -104,5 +134,6 @@ async def follow_streamed(
     finally:
         streaming.cancel()
         await asyncio.gather(streaming, return_exceptions=True)
+        follower.release()
     view.break_line()
     return consumer
