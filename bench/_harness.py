@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from temporalio.client import Client
@@ -13,6 +14,30 @@ from durable_agents.agents import AgentRegistry
 from durable_agents.effects import SqliteEffectLedger
 from durable_agents.runtime.devserver import find_temporal_cli
 from worker import MAX_CONCURRENT_ACTIVITIES, AgentWorkers, build_worker
+
+
+def worker_process_env(
+    address: str, scratch: Path, task_queue: str, latency_ms: int
+) -> dict[str, str]:
+    """The environment of a benchmark's ``python worker.py`` processes (and of the driver's data
+    converter): no real model keys, ledger or MCP servers from the caller's shell, the scripted
+    model's latency, every file in ``scratch``."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("ANTHROPIC_", "OPENAI_", "EFFECTS_DSN", "MCP_SERVERS"))
+    }
+    env.update(
+        TEMPORAL_ADDRESS=address,
+        AGENTS_TASK_QUEUE=task_queue,
+        EFFECTS_DB=str(scratch / "effects.db"),
+        PAYLOAD_STORE="local",
+        PAYLOAD_STORE_DIR=str(scratch / "payloads"),
+        DURABLE_AGENTS_STATE_DIR=str(scratch / "temporal"),
+        SCRIPTED_MODEL_LATENCY_MS=str(latency_ms),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
 
 
 async def dev_server() -> WorkflowEnvironment:

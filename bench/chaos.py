@@ -65,6 +65,7 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 
 from bench import RESULTS
+from bench._harness import worker_process_env
 from durable_agents.contracts import AgentInput, AgentResult, AgentStatusView
 from durable_agents.contracts.approvals import ApprovalSignal
 from durable_agents.runner import policies
@@ -918,24 +919,13 @@ def check_runs(runs: list[TrackedRun], sent: set[tuple[str, str]], report: Chaos
 
 
 def worker_env(address: str, work_dir: Path, task_queue: str, latency_ms: int) -> dict[str, str]:
-    """The environment of every worker (and of the driver's data converter)."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("ANTHROPIC_", "OPENAI_", "EFFECTS_DSN", "MCP_SERVERS"))
-    }
+    """The environment of every worker (and of the driver's data converter): the benchmarks'
+    worker environment, the chaos agents, their inventory and their effects journal."""
+    env = worker_process_env(address, work_dir, task_queue, latency_ms)
     env.update(
-        TEMPORAL_ADDRESS=address,
-        AGENTS_TASK_QUEUE=task_queue,
         INVENTORY_DB=str(work_dir / "inventory.db"),
-        EFFECTS_DB=str(work_dir / "effects.db"),
-        PAYLOAD_STORE="local",
-        PAYLOAD_STORE_DIR=str(work_dir / "payloads"),
         DURABLE_AGENTS_MODULES="tests.chaos_agents",
-        DURABLE_AGENTS_STATE_DIR=str(work_dir / "temporal"),
-        SCRIPTED_MODEL_LATENCY_MS=str(latency_ms),
         CHAOS_EFFECTS_JOURNAL=str(work_dir / "effects.journal"),
-        PYTHONUNBUFFERED="1",
     )
     return env
 

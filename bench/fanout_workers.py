@@ -30,7 +30,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 
 from bench import RESULTS
-from bench._harness import dev_server
+from bench._harness import dev_server, worker_process_env
 from durable_agents.contracts import AgentInput, AgentResult
 from durable_agents.runtime.converter import data_converter_from_env
 from durable_agents.runtime.settings import PROJECT_ROOT
@@ -76,27 +76,6 @@ class CountFigures:
     model_call_p50_s: float
     model_call_p99_s: float
     """A model call from scheduled to completed (its latency plus queueing and retries)."""
-
-
-def worker_env(address: str, scratch: Path, task_queue: str, latency_ms: int) -> dict[str, str]:
-    """The environment of every worker (and of the driver's data converter): no real model keys,
-    the scripted model's latency, files in ``scratch``."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("ANTHROPIC_", "OPENAI_", "EFFECTS_DSN", "MCP_SERVERS"))
-    }
-    env.update(
-        TEMPORAL_ADDRESS=address,
-        AGENTS_TASK_QUEUE=task_queue,
-        EFFECTS_DB=str(scratch / "effects.db"),
-        PAYLOAD_STORE="local",
-        PAYLOAD_STORE_DIR=str(scratch / "payloads"),
-        DURABLE_AGENTS_STATE_DIR=str(scratch / "temporal"),
-        SCRIPTED_MODEL_LATENCY_MS=str(latency_ms),
-        PYTHONUNBUFFERED="1",
-    )
-    return env
 
 
 def cpu_seconds(pid: int) -> float:
@@ -278,7 +257,7 @@ async def one_count(
     latency: float,
 ) -> CountFigures:
     queue = f"fanout-{workers}x-{uuid.uuid4().hex[:8]}"
-    env = worker_env(address, scratch, queue, round(latency * 1000))
+    env = worker_process_env(address, scratch, queue, round(latency * 1000))
     client = await Client.connect(address, data_converter=data_converter_from_env(env))
     ids = [f"fanout-{workers}x-{i}-{uuid.uuid4().hex[:8]}" for i in range(agents)]
     async with WorkerProcesses(env, scratch, workers) as processes:
@@ -364,8 +343,8 @@ async def main(agents: int, steps: int, latency: float, counts: list[int]) -> di
         )
     print(
         "  started: s until every run was started; hb t/o: activity attempts timed out for a "
-        "missed heartbeat; wft t/o: workflow tasks past their 10 s start-to-close; sticky: "
-        "workflow tasks that waited over 5 s on a worker's sticky queue; model p50/p99: a model "
+        "missed heartbeat; wft t/o: workflow tasks past their start-to-close timeout; sticky: "
+        "workflow tasks that timed out on a worker's sticky queue; model p50/p99: a model "
         "call from scheduled to completed; events, upserts: history events and search attribute "
         "upserts a run"
     )
