@@ -10,7 +10,7 @@ TASK ?= Our cloud bill spiked this week. Find out why, tell the owner, and stop 
 
 $(BIN)/python: pyproject.toml uv.lock
 	$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
-	$(PYTHON) -m uv sync --frozen --python $(PYTHON)
+	$(PYTHON) -m uv sync --frozen --compile-bytecode --python $(PYTHON)
 	@touch $@
 
 install: $(BIN)/python
@@ -50,7 +50,7 @@ typecheck: install
 # The benchmarks compare against LangGraph, a bench-only dependency group.
 # `make bench BENCH_ARGS=--quick` checks that the suite works in a few minutes.
 bench: install
-	$(PYTHON) -m uv sync --frozen --group bench --inexact --python $(PYTHON)
+	$(PYTHON) -m uv sync --frozen --group bench --inexact --compile-bytecode --python $(PYTHON)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 soak: install

@@ -61,7 +61,6 @@ from durable_agents.contracts import (
 )
 from durable_agents.contracts.approvals import DecideRequest, DecideResult
 from durable_agents.contracts.budget import Budget
-from durable_agents.runner import policies
 from durable_agents.runtime.client import (
     connect,
     embedded_codec_server,
@@ -333,7 +332,6 @@ async def cmd_run(args: argparse.Namespace, settings: TemporalSettings) -> int:
             workflow_type, workflow_input, id=workflow_id, task_queue=settings.task_queue,
             result_type=result_type, static_summary=summary, static_details=details,
             search_attributes=await pattern_attribute(client, pattern),
-            task_timeout=policies.WORKFLOW_TASK_TIMEOUT,  # resume fast after a worker dies
         )  # fmt: skip
         url = settings.workflow_url(workflow_id, handle.result_run_id)
         if not args.json:
@@ -563,7 +561,6 @@ async def cmd_fork(args: argparse.Namespace, settings: TemporalSettings) -> int:
             "AgentWorkflow", fork_input, id=workflow_id, task_queue=settings.task_queue,
             result_type=AgentResult, static_summary=summary, static_details=details,
             memo={"forked_from": origin.model_dump(mode="json")},
-            task_timeout=policies.WORKFLOW_TASK_TIMEOUT,
         )  # fmt: skip
         url = settings.workflow_url(workflow_id, handle.result_run_id)
         if not args.json:

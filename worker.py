@@ -32,7 +32,6 @@ from durable_agents.effects import EffectLedger
 from durable_agents.mcp_tools import McpServer
 from durable_agents.payload_storage import close_storage
 from durable_agents.plugin import AgentsPlugin
-from durable_agents.runner import policies
 from durable_agents.runtime.client import connect
 from durable_agents.runtime.deployment import WorkerDeployment, set_current_version, worker_options
 from durable_agents.runtime.rate_limits import ProviderRateLimit, rate_limits_from_env
@@ -55,16 +54,22 @@ log = logging.getLogger("durable_agents.worker")
 
 
 def providers_from_env(registry: AgentRegistry) -> dict[str, ModelProvider]:
-    """Provider clients, built once per worker; a provider is present when its key is set."""
-    from activities.providers.anthropic_provider import AnthropicProvider
-    from activities.providers.openai_provider import OpenAIProvider
+    """Provider clients, built once per worker; a provider is present when its key is set.
 
+    A provider's SDK is imported only when the environment configures it: ``anthropic`` and
+    ``openai`` take seconds to import on a small machine, and a worker restarted after a crash
+    resumes its runs only once it polls."""
     providers: dict[str, ModelProvider] = {"scripted": ScriptedProvider.from_env(registry)}
-    for provider in (
-        AnthropicProvider.from_env(),
-        OpenAIProvider.from_env(),
-        OpenAIProvider.compatible_from_env(),
-    ):
+    configured: list[ModelProvider | None] = []
+    if os.environ.get("ANTHROPIC_API_KEY"):
+        from activities.providers.anthropic_provider import AnthropicProvider
+
+        configured.append(AnthropicProvider.from_env())
+    if os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_COMPATIBLE_BASE_URL"):
+        from activities.providers.openai_provider import OpenAIProvider
+
+        configured += [OpenAIProvider.from_env(), OpenAIProvider.compatible_from_env()]
+    for provider in configured:
         if provider is not None:
             providers[provider.name] = provider
     return providers
@@ -159,8 +164,6 @@ def build_worker(
         workflows=list(workflows),
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         max_concurrent_activities=max_concurrent_activities,
-        # A dead worker's runs move to a live one within this (trade-off: policies.py).
-        sticky_queue_schedule_to_start_timeout=policies.STICKY_QUEUE_SCHEDULE_TO_START_TIMEOUT,
         **worker_options(deployment),
     )
     call_model = ModelActivities(providers).call_model

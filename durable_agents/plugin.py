@@ -5,7 +5,9 @@ One Temporal ``SimplePlugin`` contributes the library's activities (``load_agent
 ``run_check``), the shipped workflows (``AgentWorkflow``, which runs also serve as children, and
 ``ParallelAgentsWorkflow``, ``RouterWorkflow``, ``PipelineWorkflow``, ``SupervisorWorkflow``,
 ``EvaluatorOptimizerWorkflow``), the data converter (pydantic, storage hints, encryption and
-payload storage from the environment) and the failure types. A user's own workflows
+payload storage from the environment), the failure types and the resume timings
+(``runtime.resume_timings``: workflow-task and sticky-queue timeouts that move a dead worker's
+runs to a live one within seconds). A user's own workflows
 (``AgentHost``) need only this plugin next to them::
 
     plugin = AgentsPlugin(registry=my_registry)
@@ -19,10 +21,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 
 import pydantic
 from temporalio.converter import DataConverter
 from temporalio.plugin import SimplePlugin
+from temporalio.worker import WorkerConfig
 
 from activities.agent_catalog import AgentCatalogActivities
 from activities.checks import CheckActivities
@@ -33,7 +37,9 @@ from activities.tools import ToolActivities
 from durable_agents.agents import AgentRegistry
 from durable_agents.effects import EffectLedger, ledger_from_env
 from durable_agents.mcp_tools import McpActivities, McpServer, servers_from_env
+from durable_agents.runner import policies
 from durable_agents.runtime.converter import data_converter_from_env
+from durable_agents.runtime.resume_timings import ResumeTimings
 from workflows.agent import AgentWorkflow
 from workflows.evaluator_optimizer import EvaluatorOptimizerWorkflow
 from workflows.parallel import ParallelAgentsWorkflow
@@ -50,6 +56,9 @@ SHIPPED_WORKFLOWS = (
     EvaluatorOptimizerWorkflow,
 )
 """The workflows every worker with this plugin serves (and every replayer needs)."""
+
+SDK_STICKY_TIMEOUT = timedelta(seconds=10)
+"""The SDK's default ``sticky_queue_schedule_to_start_timeout``, which the plugin replaces."""
 
 MAX_INLINE_REQUEST_BYTES = 1_500_000
 """Largest model request a run may send when payloads stay in history (2 MB server limit, with
@@ -112,4 +121,16 @@ class AgentsPlugin(SimplePlugin):
             ],
             workflows=list(SHIPPED_WORKFLOWS),
             workflow_failure_exception_types=[pydantic.ValidationError],
+            interceptors=[ResumeTimings()],
         )
+
+    def configure_worker(self, config: WorkerConfig) -> WorkerConfig:
+        """The plugin's workflows, activities and interceptors, and the sticky queue's
+        schedule-to-start timeout of ``policies`` unless the worker set another than the SDK's
+        default (a dead worker's runs move to another within it)."""
+        config = super().configure_worker(config)
+        if config.get("sticky_queue_schedule_to_start_timeout") in (None, SDK_STICKY_TIMEOUT):
+            config["sticky_queue_schedule_to_start_timeout"] = (
+                policies.STICKY_QUEUE_SCHEDULE_TO_START_TIMEOUT
+            )
+        return config

@@ -26,7 +26,6 @@ with workflow.unsafe.imports_passed_through():
         ParallelResult,
         Quorum,
     )
-    from durable_agents.runner import policies
     from durable_agents.runner.host import AgentHost
     from durable_agents.runner.steps import failure_message
 
@@ -160,7 +159,6 @@ class ParallelAgentsWorkflow(AgentHost):
                 id=branch.workflow_id,
                 result_type=AgentResult,
                 static_summary=f"branch {branch.index}: {branch.agent}",
-                task_timeout=policies.WORKFLOW_TASK_TIMEOUT,
             )
         except asyncio.CancelledError:
             branch.status = "cancelled"

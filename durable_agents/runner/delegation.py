@@ -21,7 +21,6 @@ with workflow.unsafe.imports_passed_through():
     from durable_agents.contracts import AgentInput, AgentResult, AgentSpec, ToolCall, ToolOutcome
     from durable_agents.contracts.agent_io import SUBAGENT_TOOL_PREFIX
     from durable_agents.contracts.tools import InvalidArguments, parse_arguments
-    from durable_agents.runner import policies
     from durable_agents.runner.approvals import ApprovalDesk
     from durable_agents.runner.budget import BudgetBook
     from durable_agents.runner.steps import failure_message
@@ -116,7 +115,6 @@ class Delegations:
                 task_queue=info.task_queue,
                 result_type=AgentResult,
                 static_summary=f"{agent}: {excerpt}",
-                task_timeout=policies.WORKFLOW_TASK_TIMEOUT,
             )
         except ChildWorkflowError as err:
             self.used += 1

@@ -52,7 +52,6 @@ with workflow.unsafe.imports_passed_through():
         DecideResult,
     )
     from durable_agents.contracts.context import ContextPolicy
-    from durable_agents.runner import policies
     from durable_agents.runner.approvals import ApprovalDesk, InvalidDecision
     from durable_agents.runner.budget import BudgetBook
     from durable_agents.runner.inbound import read_decision, read_signal
@@ -217,7 +216,6 @@ class AgentRunner:
                 task_queue=info.task_queue,
                 result_type=AgentResult,
                 static_summary=f"{input.agent}: {excerpt}",
-                task_timeout=policies.WORKFLOW_TASK_TIMEOUT,
             )
         except BaseException:
             child.status = "failed"

@@ -121,20 +121,20 @@ second wait rather than letting the default apply without anyone having been tol
 
 
 STICKY_QUEUE_SCHEDULE_TO_START_TIMEOUT = timedelta(seconds=2)
-"""Worker option: how long a workflow task waits on the sticky queue of the worker that has the
-run cached before it goes to the run's task queue, where any worker takes it and replays the
-history (was the SDK's 10 s). A dead worker's runs move within this. Shorter: a live worker
-that is merely busy (every workflow-task slot taken, or starved of CPU) loses tasks to a full
-replay, which costs CPU (at most one continue-as-new's worth of history, about 4,000 events)
-but changes no decision. 2 s is many times the few milliseconds a sticky task usually waits."""
+"""Worker option (``AgentsPlugin`` sets it): how long a workflow task waits on the sticky queue of
+the worker that has the run cached before it goes to the run's task queue, where any worker takes it
+and replays the history (was the SDK's 10 s). A dead worker's runs move within this. Shorter: a live
+worker that is merely busy (every workflow-task slot taken, or starved of CPU) loses tasks to a full
+replay, which costs CPU (at most one continue-as-new's worth of history, about 4,000 events) but
+changes no decision. 2 s is many times the few milliseconds a sticky task usually waits."""
 
 WORKFLOW_TASK_TIMEOUT = timedelta(seconds=4)
-"""Start option (``task_timeout``) of every run this project starts (``starter.py``, child
-agents): how long a worker may hold a workflow task before the server gives it to another
-(Temporal's default is 10 s; runs started elsewhere keep theirs). A run whose worker died in
-the middle of a task moves within this. Shorter: a live task that takes longer is thrown
-away and started again elsewhere, and one that always takes longer never completes. What a
-task holds: a replay of the history (at most one continue-as-new's worth), the loop's own
-work, and its local tool calls, during which the worker extends the task every 80% of this
-timeout (``LOCAL_TOOL_MAX_TIMEOUT`` bounds those). 4 s is several times a cold replay of a full
-history on a loaded 2-core machine."""
+"""Start option (``task_timeout``) of every run and child started through this library
+(``runtime.resume_timings`` sets it unless the starter chose one): how long a worker may hold a
+workflow task before the server gives it to another (Temporal's default is 10 s; runs started
+elsewhere keep theirs). A run whose worker died in the middle of a task moves within this. Shorter:
+a live task that takes longer is thrown away and started again elsewhere, and one that always takes
+longer never completes. What a task holds: a replay of the history (at most one continue-as-new's
+worth), the loop's own work, and its local tool calls, during which the worker extends the task
+every 80% of this timeout (``LOCAL_TOOL_MAX_TIMEOUT`` bounds those). 4 s is several times a cold
+replay of a full history on a loaded 2-core machine."""

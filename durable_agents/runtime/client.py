@@ -10,6 +10,7 @@ from temporalio.client import Client
 from durable_agents.runtime.codecserver import CodecSidecar
 from durable_agents.runtime.converter import data_converter_from_env
 from durable_agents.runtime.devserver import DevServer
+from durable_agents.runtime.resume_timings import ResumeTimings
 from durable_agents.runtime.settings import EMBEDDED_UI_PORT, TemporalSettings
 from durable_agents.tracing import install_tracing
 
@@ -79,4 +80,5 @@ async def connect(
         namespace=settings.namespace,
         data_converter=data_converter_from_env(),
         plugins=install_tracing(),
+        interceptors=[ResumeTimings()],  # runs started here resume fast after a worker dies
     )
