@@ -43,7 +43,7 @@ async def main(quick: bool) -> dict[str, Any]:
         rounds=1 if quick else 3, latency=0.5, wide=20 if quick else 100
     )
     summary["history_growth"] = await history_growth.main(steps=10 if quick else 20)
-    summary["resume"] = await resume.main([10] if quick else [10, 100, 300])
+    summary["resume"] = await resume.main([10] if quick else [10, 100, 1000])
     summary["approval_latency"] = await approval_latency.main(runs=6 if quick else 20)
     summary["caching"] = await caching.main(steps=10 if quick else 50)
     summary["tracing"] = await tracing.main(

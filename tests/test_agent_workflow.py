@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 
 import pytest
@@ -47,6 +48,34 @@ async def test_run_completes_with_tool_calls(
     assert result.usage.input_tokens > 0 and result.usage.output_tokens > 0
     assert result.model == "scripted"
     assert view.status == "completed" and view.pending_approvals == []
+
+
+async def test_search_attributes_are_upserted_only_when_they_change(
+    client: Client, task_queue: str, registry: AgentRegistry
+) -> None:
+    """Every upsert changes a value (an upsert is a command and a visibility write): the first
+    sets ``AgentStatus``, ``AgentName`` and ``AgentModel`` together, each model call's spend
+    updates ``AgentTokens``, and ``AgentStatus`` is written twice in all: ``running`` and the
+    final status (it used to be written again on every step)."""
+    async with running_worker(client, task_queue, registry):
+        handle = await start(client, task_queue, AgentInput(agent="soak", task="steps=6 bytes=10"))
+        result = await handle.result()
+    assert result.status == "completed" and result.steps == 7
+    state: dict[str, object] = {}
+    upserts: list[dict[str, object]] = []
+    async for event in handle.fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+            fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes
+            upserts.append(
+                {name: json.loads(p.data) for name, p in fields.indexed_fields.items()}
+            )
+    for upsert in upserts:
+        assert any(state.get(name) != value for name, value in upsert.items()), upsert
+        state.update(upsert)
+    assert set(upserts[0]) == {"AgentStatus", "AgentName", "AgentModel"}
+    assert [u["AgentStatus"] for u in upserts if "AgentStatus" in u] == ["running", "completed"]
+    assert sum("AgentTokens" in u for u in upserts) == result.steps
+    assert len(upserts) == 2 + result.steps
 
 
 async def test_tool_calls_of_one_turn_run_concurrently(

@@ -197,7 +197,7 @@ class AgentSpec(BaseModel):
 WORKER_SETTING_FIELDS = ("max_request_bytes", "status_search_attribute")
 
 
-FIXES = 1
+FIXES = 2
 """The level of ``WorkerSettings.fixes`` a worker records with the runs it starts."""
 
 
@@ -225,7 +225,10 @@ class WorkerSettings(BaseModel):
     before a fix replay unchanged (``FIXES`` is the current level):
     1 — a decision signalled to a continued run before it re-opened its approvals is held and
     applied (was: ignored); cancelling a run during a model call ends it ``cancelled`` (was:
-    failed with ``ModelCallFailed``), and never moves the call to a fallback model."""
+    failed with ``ModelCallFailed``), and never moves the call to a fallback model.
+    2 — a search attribute is upserted only when its value changes, and the run's first
+    ``AgentStatus`` / ``AgentName`` / ``AgentModel`` in one upsert (was: every value every
+    time, ``AgentStatus`` ``running`` again on every step)."""
     local_tools: bool = False
     """Whether tools whose schema says ``local`` run as local activities (runs recorded before
     local tools ran every tool as a regular activity: they replay unchanged)."""

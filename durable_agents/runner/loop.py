@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
@@ -262,8 +262,7 @@ class AgentLoop:
             raise
         self.spec = spec
         self._drop_held_decisions(resume)
-        self._set_search_status("running")
-        self._set_search_agent(spec)
+        self._set_search_start(spec)
         try:
             self.status = await self._loop(spec, resume)
         except BudgetExhausted as why:
@@ -1023,23 +1022,44 @@ class AgentLoop:
             )
         )
 
+    def _upsert(self, updates: list[SearchAttributeUpdate[Any]]) -> None:
+        """Upsert search attributes. From fix level 2 only those whose value changes: an upsert
+        is a command and a visibility write on the server, and the status stayed ``running``
+        on every step (runs recorded before upsert every value, so they replay unchanged)."""
+        if self.worker.fixes >= 2:
+            current = workflow.info().typed_search_attributes
+            updates = [u for u in updates if current.get(u.key) != u.value]
+            if not updates:
+                return
+        workflow.upsert_search_attributes(updates)
+
     def _set_search_status(self, value: str) -> None:
         if self.worker.status_search_attribute:
-            workflow.upsert_search_attributes([AGENT_STATUS.value_set(value)])
+            self._upsert([AGENT_STATUS.value_set(value)])
 
-    def _set_search_agent(self, spec: AgentSpec) -> None:
-        """``AgentName`` / ``AgentModel``, for the workflow's own agent (runs recorded before
-        these existed have no ``agent_search_attributes`` in their worker settings)."""
-        if self.continue_as_new_enabled and self.worker.agent_search_attributes:
-            workflow.upsert_search_attributes(
-                [AGENT_NAME.value_set(spec.name), AGENT_MODEL.value_set(spec.model)]
-            )
+    def _set_search_start(self, spec: AgentSpec) -> None:
+        """``AgentStatus`` ``running`` and ``AgentName`` / ``AgentModel`` for the workflow's
+        own agent (runs recorded before these existed have no ``agent_search_attributes`` in
+        their worker settings): one upsert from fix level 2, two before."""
+        status = [AGENT_STATUS.value_set("running")] if self.worker.status_search_attribute else []
+        agent = (
+            [AGENT_NAME.value_set(spec.name), AGENT_MODEL.value_set(spec.model)]
+            if self.continue_as_new_enabled and self.worker.agent_search_attributes
+            else []
+        )
+        if self.worker.fixes >= 2:
+            if status or agent:
+                self._upsert(status + agent)
+            return
+        for updates in (status, agent):
+            if updates:
+                self._upsert(updates)
 
     def _set_search_cost(self) -> None:
         """``AgentCostUSD`` / ``AgentTokens``: this workflow's spend, its children's included."""
         if self.worker.cost_search_attributes:
             state = self.budget.state
-            workflow.upsert_search_attributes(
+            self._upsert(
                 [
                     AGENT_COST_USD.value_set(round(state.spent_usd, 6)),
                     AGENT_TOKENS.value_set(state.spent_tokens),
