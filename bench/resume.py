@@ -6,7 +6,7 @@ For each N, ``--repeat`` times in each of two set-ups: a real ``python worker.py
 ``soak`` run (started with ``policies.WORKFLOW_TASK_TIMEOUT``, as ``starter.py`` starts runs);
 once the run has done N steps the worker is killed with SIGKILL. *standby*: a second worker was
 polling all along (any deployment with two workers); *restart*: a new worker is started at the
-kill, so the figure includes its start-up (seconds of Python imports on a small machine). The
+kill, so the figure includes its start-up (about a second: imports of byte-compiled dependencies). The
 figure is the time from the kill until the run starts its next step on the other worker, as its
 ``status`` query tells. Absolute seconds; the median and the slowest of the repeats.
 
@@ -136,7 +136,7 @@ async def one(
     """Kill the worker running a ``soak`` run after ``after`` steps; seconds until the run's
     next step is done, and what the run was doing at the kill. ``standby``: a second worker is
     already polling (production with more than one worker); else a new one starts at the kill
-    (and the figure includes its start-up, seconds of Python imports)."""
+    (and the figure includes its start-up, about a second here)."""
     queue = f"resume-{uuid.uuid4()}"
     env = {**env, "AGENTS_TASK_QUEUE": queue}
     processes = [start_worker(env, scratch / f"worker-{after}-{sample}-a.log")]
