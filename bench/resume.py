@@ -6,9 +6,10 @@ For each N, ``--repeat`` times in each of two set-ups: a real ``python worker.py
 ``soak`` run (started with ``policies.WORKFLOW_TASK_TIMEOUT``, as ``starter.py`` starts runs);
 once the run has done N steps the worker is killed with SIGKILL. *standby*: a second worker was
 polling all along (any deployment with two workers); *restart*: a new worker is started at the
-kill, so the figure includes its start-up (about a second: imports of byte-compiled dependencies). The
-figure is the time from the kill until the run starts its next step on the other worker, as its
-``status`` query tells. Absolute seconds; the median and the slowest of the repeats.
+kill, so the figure includes its start-up (about a second, imports of byte-compiled
+dependencies). The figure is the time from the kill until the run starts its next step on the
+other worker, as its ``status`` query tells. Absolute seconds; the median and the slowest of
+the repeats.
 
 What bounds it is how Temporal notices the dead worker, which depends on what the run was doing
 at the kill (shown per sample, read from history): a workflow task in progress waits for
