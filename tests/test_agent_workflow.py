@@ -66,9 +66,7 @@ async def test_search_attributes_are_upserted_only_when_they_change(
     async for event in handle.fetch_history_events():
         if event.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
             fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes
-            upserts.append(
-                {name: json.loads(p.data) for name, p in fields.indexed_fields.items()}
-            )
+            upserts.append({name: json.loads(p.data) for name, p in fields.indexed_fields.items()})
     for upsert in upserts:
         assert any(state.get(name) != value for name, value in upsert.items()), upsert
         state.update(upsert)
