@@ -45,10 +45,17 @@ MODEL_CALL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=1),
-    maximum_attempts=8,
+    maximum_attempts=20,
 )
 """Provider errors decide retryability (``activities.providers.errors``); ``Retry-After`` from a
-429 overrides the backoff through ``next_retry_delay``."""
+429 overrides the backoff through ``next_retry_delay``. 20 attempts are about 15 minutes of
+backoff: a provider outage or an overloaded Temporal fails the run only after that (an agent
+with ``fallback_models`` moves on after its ``model_attempts`` instead). It was 8 (about 2
+minutes), and with the 3 s heartbeat timeout an overloaded box failed runs that were merely
+waiting: 1,000 runs of instant model calls on one worker (``python -m bench.throughput``'s
+x1000 round) had runs fail with ``ModelCallFailed ... activity Heartbeat timeout`` after their
+8th attempt, the server too busy to record completions within 3 s; with 20 all 1,000
+completed (1,400 retried attempts of about 10,000)."""
 
 TOOL_CALL_TIMEOUT = timedelta(minutes=2)
 TOOL_CALL_HEARTBEAT_TIMEOUT = HEARTBEAT_TIMEOUT
