@@ -1047,11 +1047,7 @@ class AgentLoop:
             if self.continue_as_new_enabled and self.worker.agent_search_attributes
             else []
         )
-        if self.worker.fixes >= 2:
-            if status or agent:
-                self._upsert(status + agent)
-            return
-        for updates in (status, agent):
+        for updates in [status + agent] if self.worker.fixes >= 2 else [status, agent]:
             if updates:
                 self._upsert(updates)
 
